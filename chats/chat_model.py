@@ -1,0 +1,54 @@
+"""Which chat model answers in a chat, and a client for it with the owner's own key."""
+
+from __future__ import annotations
+
+from images.providers.base import ProviderError
+from profiles.models import ApiKey
+
+from .llm import CHAT_PROVIDERS, ChatClient, ChatModelChoice, build_client
+from .models import Chat, ChatPreferences
+
+OFF = "off"
+
+
+def preferences_for(owner) -> ChatPreferences:
+    prefs, _ = ChatPreferences.objects.get_or_create(owner=owner)
+    return prefs
+
+
+def resolve_chat_model(owner, chat: Chat | None = None) -> ChatModelChoice | None:
+    """The chat's own choice, else the owner's default; None when no chat model is set (or the chat says off)."""
+    prefs = ChatPreferences.objects.filter(owner=owner).first()
+    kind, model = "", ""
+    if chat is not None and chat.llm_provider:
+        if chat.llm_provider == OFF:
+            return None
+        kind, model = chat.llm_provider, chat.llm_model
+    elif prefs is not None:
+        kind, model = prefs.llm_provider, prefs.llm_model
+    provider = CHAT_PROVIDERS.get(kind)
+    if provider is None:
+        return None
+    model = model or provider.default_model
+    if not model:
+        return None
+    return ChatModelChoice(provider=provider, model=model, base_url=(prefs.llm_base_url if prefs else "") or "")
+
+
+def chat_client(owner, choice: ChatModelChoice) -> ChatClient:
+    """A client with the owner's key for the provider (their newest one); ProviderError if it is missing."""
+    api_key = None
+    if choice.provider.key_provider:
+        key = ApiKey.objects.for_user(owner).filter(provider=choice.provider.key_provider).order_by("-created").first()
+        if key is None:
+            raise ProviderError(f"{choice.provider.label} needs an API key: add one in Settings → API keys.",
+                                code="missing_api_key")
+        api_key = key.get_secret()
+    return build_client(choice, api_key=api_key)
+
+
+def cheap_model(choice: ChatModelChoice) -> ChatModelChoice:
+    """The same provider's cheap model for prompt refinement (the seed's CHEAP_LLM), if it has one."""
+    if choice.provider.cheap_model:
+        return ChatModelChoice(provider=choice.provider, model=choice.provider.cheap_model, base_url=choice.base_url)
+    return choice

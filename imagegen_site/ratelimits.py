@@ -1,0 +1,85 @@
+"""Per-user limits on starting generations, and per-address limits on failed logins (SECURITY.md T31–T34).
+
+Counters are django-ratelimit's, in the shared "ratelimit" cache. Users are keyed by id, never by a header; the
+login limit is keyed on REMOTE_ADDR (django-ratelimit's default), so a client rotating X-Forwarded-For does not
+get fresh counters. Behind a proxy, set RATELIMIT_IP_META_KEY to the header the proxy overwrites.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django_ratelimit.core import get_usage
+from rest_framework import exceptions
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate limited")
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def detail(self) -> str:
+        return f"Too many image requests. Try again in {self.retry_after} s."
+
+
+def _user_key(group: str, request: HttpRequest) -> str:
+    return f"user:{request.user.pk}"
+
+
+def check_generate_rate(request: HttpRequest) -> None:
+    """Count one generation start for this user; raise RateLimited past IMAGEGEN_GENERATE_RATE."""
+    usage = get_usage(
+        request, group="generate", key=_user_key, rate=settings.IMAGEGEN_GENERATE_RATE, increment=True
+    )
+    if usage is not None and usage["should_limit"]:
+        raise RateLimited(usage["time_left"])
+
+
+def check_generate_rate_api(request: HttpRequest) -> None:
+    """The same limit for DRF views: a 429 {"code": "rate_limited"} with Retry-After (api_errors)."""
+    try:
+        check_generate_rate(request)
+    except RateLimited as e:
+        raise exceptions.Throttled(wait=e.retry_after, detail=e.detail) from None
+
+
+def check_key_check_rate(request: HttpRequest) -> int | None:
+    """Count one API key check / "test connection" for this user: each is an outbound call to an address the user
+    may choose, so IMAGEGEN_KEY_CHECK_RATE (10 an hour) bounds probing (T22). Seconds to wait when over, else None."""
+    usage = get_usage(request, group="key-check", key=_user_key, rate=settings.IMAGEGEN_KEY_CHECK_RATE, increment=True)
+    if usage is not None and usage["should_limit"]:
+        return max(1, usage["time_left"])
+    return None
+
+
+def check_key_check_rate_api(request: HttpRequest) -> None:
+    if (wait := check_key_check_rate(request)) is not None:
+        raise exceptions.Throttled(wait=wait, detail=f"Too many key checks. Try again in {wait} s.")
+
+
+def login_attempts_exceeded(request: HttpRequest) -> int | None:
+    """Seconds to wait when this address already failed too many logins, else None (does not count)."""
+    usage = get_usage(request, group="login-failed", key="ip", rate=settings.IMAGEGEN_LOGIN_RATE, increment=False)
+    if usage is not None and usage["count"] >= usage["limit"]:
+        return max(1, usage["time_left"])
+    return None
+
+
+def count_failed_login(request: HttpRequest) -> None:
+    get_usage(request, group="login-failed", key="ip", rate=settings.IMAGEGEN_LOGIN_RATE, increment=True)
+
+
+def starts_generation(content: str) -> bool:
+    """Whether posting this chat message would start a generation (so it counts toward the limit)."""
+    from chats.commands import CommandError, parse_message
+
+    try:
+        command = parse_message(content or "")
+    except CommandError:
+        return False  # answered with an error card; nothing is generated
+    if command is None:  # "draw me a lighthouse" starts one too (chats/intent.py), when no tool model decides
+        from chats.intent import image_request
+
+        return image_request(content or "") is not None
+    return command.action in ("generate", "edit")

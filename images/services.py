@@ -1,0 +1,502 @@
+"""Starting and running generations: the one path used by the chat, the API, the modal and the admin."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ops.logs import current_request_id, log_generation_outcome
+from profiles.crypto import KeyDecryptError
+from profiles.models import ApiKey, ImageProfile
+
+from . import fanout, imaging, previews, pricing
+from .jobs import MAX_ATTEMPTS, dispatch_priority, lease_duration
+from .library_cache import library_changed
+from .models import GeneratedImage, Generation, ImageSource, ImageType
+from .providers import DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, get_provider, get_provider_class
+from .storage import store_image
+from moderation.checks import check_generation
+from .styles import STYLES
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_AFTER_S = 120
+MAX_IMAGES_PER_REQUEST = 4
+# The person's request options within Generation.parameters (the rest are the profile's, or bookkeeping).
+REQUEST_OPTIONS = ("n", "aspect_ratio", "seed", "style", "raw", "better_context", "edit_of", "type")
+
+
+class GenerationRequestError(Exception):
+    """The request is invalid; nothing was queued. `code` is from the error taxonomy."""
+
+    # Seconds until asking again can succeed, for our own limits (429 Retry-After); None: no such time.
+    retry_after_s: int | None = None
+
+    def __init__(self, message: str, *, code: str = "validation_error", fields: dict | None = None) -> None:
+        super().__init__(message)
+        self.message, self.code, self.fields = message, code, fields or {}
+
+
+def resolve_profile(*, owner, profile: ImageProfile | None = None, chat=None) -> ImageProfile | None:
+    """The explicit profile, else the chat's, else the owner's default; None means the offline renderer."""
+    if profile is not None:
+        return profile
+    if chat is not None and chat.image_profile_id:
+        return chat.image_profile
+    return ImageProfile.objects.for_user(owner).filter(is_default=True).first()
+
+
+def validate_options(provider_kind: str, options: dict, model: str = "") -> dict:
+    # Per-model limits matter (dall-e-3 makes one image at a time), so ask for the model's capabilities.
+    cls = get_provider_class(provider_kind)
+    caps = cls.capabilities_for(model or cls.capabilities.default_model)
+    if not caps.generate:
+        raise GenerationRequestError(
+            f"{cls.label} cannot make images. Choose an image provider in your profile.", code="unsupported_provider"
+        )
+    clean = {}
+    n = options.get("n", 1)
+    # Up to 4 from any model: past its n_max per call, the calls run at once (images/fanout.py).
+    if not isinstance(n, int) or not 1 <= n <= MAX_IMAGES_PER_REQUEST:
+        raise GenerationRequestError(f"n must be between 1 and {MAX_IMAGES_PER_REQUEST}.", fields={"n": "out of range"})
+    clean["n"] = n
+    if ar := options.get("aspect_ratio"):
+        if caps.aspect_ratios and ar not in caps.aspect_ratios:
+            allowed = ", ".join(caps.aspect_ratios)
+            raise GenerationRequestError(
+                f"Aspect ratio {ar} is not available here; choose one of {allowed}.", fields={"aspect_ratio": allowed}
+            )
+        clean["aspect_ratio"] = ar
+    if (seed := options.get("seed")) is not None:
+        if not isinstance(seed, int) or not 0 <= seed < 2**32:
+            raise GenerationRequestError("seed must be a whole number from 0 to 4294967295.", fields={"seed": "invalid"})
+        clean["seed"] = seed
+    if style := options.get("style"):
+        if style not in STYLES:
+            raise GenerationRequestError(
+                f"Unknown style {style!r}; choose one of {', '.join(STYLES)}.", fields={"style": list(STYLES)}
+            )
+        clean["style"] = style
+    if options.get("raw"):
+        clean["raw"] = True
+    if options.get("better_context"):
+        clean["better_context"] = True  # the worker asks the owner's chat model to refine first (chats/refine.py)
+    if options.get("edit_of") is not None:
+        clean["edit_of"] = options["edit_of"]  # the GeneratedImage this one edits (checked in generation_start)
+    if image_type := options.get("type"):  # seed 004's category: picks the world-notes prefix, set on the images
+        if image_type not in ImageType.values:
+            types = ", ".join(v for v in ImageType.values if v)
+            raise GenerationRequestError(f"Unknown type {image_type!r}; choose one of {types}.", fields={"type": types})
+        clean["type"] = image_type
+    return clean
+
+
+def refine_prompt(prompt: str, options: dict, *, world_note: str = "") -> str:
+    """The prompt actually sent: the owner's world notes for the image type, the user's words and the style's
+    suffix (LLM refinement comes later). --raw sends the words exactly as typed."""
+    if options.get("raw"):
+        return prompt
+    from profiles.world_notes import with_world_note
+
+    prompt = with_world_note(prompt, world_note)
+    style = STYLES.get(options.get("style", ""))
+    if style:
+        return f"{prompt}, {style.suffix}"
+    return prompt
+
+
+def generation_start(
+    *,
+    owner,
+    prompt: str,
+    options: dict | None = None,
+    negative_prompt: str = "",
+    chat=None,
+    message=None,
+    profile: ImageProfile | None = None,
+    refined_prompt: str = "",
+) -> Generation:
+    prompt = (prompt or "").strip()
+    if not prompt:
+        raise GenerationRequestError("Tell me what to draw: /image <prompt>", code="missing_prompt")
+    limit = settings.IMAGEGEN_MAX_PROMPT_CHARS
+    if len(prompt) > limit:
+        raise GenerationRequestError(
+            f"The prompt is {len(prompt):,} characters long; the limit is {limit:,}.", fields={"prompt": "too long"}
+        )
+    if profile is not None and profile.owner_id != owner.pk:
+        raise GenerationRequestError("No such profile.", code="not_found")
+    profile = resolve_profile(owner=owner, profile=profile, chat=chat)
+    provider_kind = profile.provider if profile else DEFAULT_PROVIDER
+    caps = get_provider_class(provider_kind).capabilities
+    model = (profile.model if profile else "") or caps.default_model
+    options = validate_options(provider_kind, options or {}, model)
+    if options.get("edit_of") is not None:
+        check_edit(owner=owner, provider_kind=provider_kind, model=model, image_id=options["edit_of"])
+    # usage.py imports this module (its QuotaExceeded and DailyLimitReached are GenerationRequestErrors)
+    from .usage import check_daily_limit, check_quota
+
+    style = STYLES.get(options.get("style", ""))
+    if style and style.negative and not options.get("raw"):
+        negative_prompt = ", ".join(p for p in (negative_prompt, style.negative) if p)
+    with transaction.atomic():
+        # One lock for every per-user limit below: one user's concurrent requests are counted one at a time, so two
+        # cannot both slip under the active cap, the monthly cap or the daily limit.
+        lock_owner(owner)
+        check_active_limit(owner)
+        check_quota(owner, provider_kind)  # the monthly cap: quota_exceeded before anything is queued
+        check_daily_limit(owner, options["n"])  # the optional images-per-day quota
+        generation = _create_generation(
+            owner=owner, chat=chat, message=message, profile=profile, provider_kind=provider_kind, model=model,
+            options=options, prompt=prompt, negative_prompt=negative_prompt, refined_prompt=refined_prompt,
+        )
+    # robust: if the queue is down at commit, the request still succeeds and the row waits, queued, for the sweeper
+    # (images/jobs.py) to enqueue it again (T42).
+    enqueue_on_commit(generation.pk)
+    return generation
+
+
+def lock_owner(owner) -> None:
+    """Lock the owner's user row until the transaction ends, so the per-user limits checked after it see every
+    earlier request of this user (PostgreSQL; on SQLite the IMMEDIATE transaction already serialises writers)."""
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+
+
+def check_active_limit(owner) -> None:
+    """At most IMAGEGEN_MAX_ACTIVE_PER_USER queued or running jobs per user (T32), so one user cannot fill the
+    workers. Called after lock_owner, inside its transaction."""
+    limit = settings.IMAGEGEN_MAX_ACTIVE_PER_USER
+    if not limit:
+        return
+    if Generation.objects.filter(owner=owner).pending().count() >= limit:
+        raise GenerationRequestError(
+            f"You already have {limit} images in progress. Wait for one to finish, or cancel one.",
+            code="rate_limited",
+        )
+
+
+def _create_generation(
+    *, owner, chat, message, profile, provider_kind, model, options, prompt, negative_prompt, refined_prompt
+) -> Generation:
+    return Generation.objects.create(
+        owner=owner,
+        chat=chat,
+        message=message,
+        profile=profile,
+        provider=provider_kind,
+        model=model,
+        parameters={**(profile.parameters if profile else {}), **options},
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        refined_prompt=refined_prompt or refine_prompt(prompt, options, world_note=_world_note(owner, options)),
+    )
+
+
+def _world_note(owner, options: dict) -> str:
+    from profiles.world_notes import world_note_for
+
+    return world_note_for(owner, options.get("type", ""))
+
+
+def enqueue_on_commit(generation_id: int, *, delay_s: float = 0) -> None:
+    def enqueue_job() -> None:  # a named function: Django's robust on_commit logs failures by __qualname__
+        enqueue_generation(generation_id, delay_s=delay_s)
+
+    transaction.on_commit(enqueue_job, robust=True)
+
+
+def enqueue_generation(generation_id: int, *, delay_s: float = 0) -> None:
+    from .tasks import run_generation
+
+    # The task priority carries the user's priority and fairness between users (images/jobs.py). RQ has no
+    # priorities (django-tasks-rq refuses any but the default): there jobs run first come, first served.
+    task = run_generation
+    if task.get_backend().supports_priority:
+        task = task.using(priority=dispatch_priority(generation_id))
+    if delay_s:
+        task = task.using(run_after=timezone.now() + timedelta(seconds=delay_s))
+    # The request id travels with the job, so the worker's log lines can be joined to the web request's.
+    task.enqueue(generation_id, request_id=current_request_id())
+
+
+def edit_capable_providers() -> list[str]:
+    labels = []
+    for kind, (label, _) in PROVIDERS.items():
+        try:
+            if get_provider_class(kind).capabilities.edit:
+                labels.append(label)
+        except (ImportError, ProviderError):
+            continue
+    return labels
+
+
+def check_edit(*, owner, provider_kind: str, model: str, image_id) -> None:
+    """An edit needs the owner's own image and a provider (and model) that can edit; else a clear refusal."""
+    if not GeneratedImage.objects.for_user(owner).filter(pk=image_id).exists():
+        raise GenerationRequestError("There is no such image to edit.", code="not_found")
+    cls = get_provider_class(provider_kind)
+    if not cls.capabilities_for(model).edit:
+        raise GenerationRequestError(
+            f"{cls.label}{f' ({model})' if model else ''} cannot edit images. Providers that can: "
+            f"{', '.join(edit_capable_providers())}. Choose an image profile with one of them (--profile <name>).",
+            code="unsupported_provider",
+        )
+
+
+def edit_inputs(generation: Generation) -> tuple[tuple[bytes, str], ...]:
+    """The image an edit starts from, read from our storage (never from the browser)."""
+    image_id = generation.parameters.get("edit_of")
+    if image_id is None:
+        return ()
+    image = GeneratedImage.objects.filter(pk=image_id, owner_id=generation.owner_id).first()
+    if image is None:
+        raise ProviderError("The image to edit no longer exists.", code="validation_error")
+    with default_storage.open(image.file, "rb") as handle:
+        return ((handle.read(), image.mime_type),)
+
+
+def refine_before_run(generation: Generation) -> None:
+    """Better context for /image: the owner's chat model rewrites the prompt with the chat's context. The offline
+    refinement made at start stays if anything here fails: a refinement problem never fails the image."""
+    from chats.refine import refine_generation_prompt  # chats depends on images, not the other way round
+
+    try:
+        refine_generation_prompt(generation)
+    except Exception:
+        logger.exception("prompt refinement failed for generation %s; using the offline prompt", generation.pk)
+
+
+def build_image_request(generation: Generation) -> ImageRequest:
+    params = generation.parameters
+    return ImageRequest(
+        input_images=edit_inputs(generation),
+        prompt=generation.used_prompt,
+        model=generation.model,
+        negative_prompt=generation.negative_prompt,
+        n=params.get("n", 1),
+        aspect_ratio=params.get("aspect_ratio"),
+        seed=params.get("seed"),
+        quality=params.get("quality"),
+        width=params.get("width"),
+        height=params.get("height"),
+        steps=params.get("steps"),
+        guidance=params.get("guidance"),
+        # The provider's own style (dall-e-3 vivid/natural, Stability presets); "style" means the app's presets.
+        style=params.get("provider_style"),
+        # Provider-specific options from the profile (background, output_format, sampler, …); each provider
+        # reads the keys it knows and ignores the rest.
+        extra={k: v for k, v in params.items() if k not in _REQUEST_FIELDS},
+    )
+
+
+_REQUEST_FIELDS = {
+    "n", "aspect_ratio", "seed", "quality", "width", "height", "steps", "guidance", "style", "provider_style", "raw",
+}
+
+
+def provider_for(generation: Generation):
+    api_key, base_url = None, None
+    profile = generation.profile
+    if profile is not None:
+        base_url = profile.base_url or None
+        key = profile.api_key or ApiKey.objects.filter(owner_id=generation.owner_id, provider=profile.provider).first()
+        if key is not None:
+            if key.owner_id != generation.owner_id:
+                raise ProviderError("That API key does not belong to you.", code="missing_api_key")
+            try:
+                api_key = key.get_secret()
+            except KeyDecryptError:
+                # A ciphertext copied from another user's row, or encrypted with a key no longer configured (T11).
+                raise ProviderError(
+                    "The stored API key cannot be used; add it again in Settings → API keys.", code="key_invalid"
+                ) from None
+    return get_provider(generation.provider, api_key=api_key, base_url=base_url)
+
+
+def generation_run(*, generation_id: int) -> None:
+    """Run one attempt. Claims the row with a compare-and-set, so a job delivered twice runs once."""
+    now = timezone.now()
+    claimed = Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
+        status=Generation.Status.RUNNING,
+        started_at=now,
+        attempts=F("attempts") + 1,
+        lease_until=now + lease_duration(),
+        next_attempt_at=None,
+    )
+    if not claimed:
+        return
+    generation = Generation.objects.select_related("profile__api_key").get(pk=generation_id)
+    try:
+        # Before any provider call, the refiner's chat model included (moderation/checks.py): content_policy.
+        check_generation(generation)
+        if generation.parameters.get("better_context"):
+            checked = generation.used_prompt
+            refine_before_run(generation)
+            if generation.used_prompt != checked:
+                check_generation(generation, only_used_prompt=True)
+        image_request = build_image_request(generation)
+        if len(call_sizes := fanout.calls_for(generation, image_request)) > 1:
+            # More images than the model makes per call: the calls run at once, all-or-partial (images/fanout.py).
+            try:
+                fanned = fanout.generate(generation, image_request, call_sizes, partial(provider_for, generation))
+            finally:
+                previews.discard(generation)
+            if fanned.canceled and not fanned.cleaned:
+                return  # canceled while the calls ran and none had answered: nothing to store or charge
+            result, cleaned, names = fanned.result, fanned.cleaned, fanned.names
+        else:
+            provider = provider_for(generation)
+            provider.on_progress = previews.listener(generation)  # live previews, where the provider streams them
+            try:
+                result = provider.edit(image_request) if image_request.input_images else provider.generate(image_request)
+            finally:
+                previews.discard(generation)
+            if not result.images:
+                raise ProviderError("The provider answered without an image.", code="empty_response")
+            if len(result.images) > generation.parameters.get("n", 1):
+                # More than asked for is a broken or hostile answer (SECURITY.md T28): store none of it.
+                raise ProviderError(f"The provider sent {len(result.images)} images for "
+                                    f"{generation.parameters.get('n', 1)} asked.", code="provider_error")
+            cleaned = [imaging.sanitize(image.data) for image in result.images]
+            names = [store_image(generation.owner_id, clean) for clean in cleaned]
+    except ProviderError as e:
+        _fail_or_retry(generation, e)
+        return
+    except imaging.ImageInvalid as e:
+        _finish(generation, Generation.Status.FAILED, error_code=e.code, error_message=str(e))
+        return
+    except Exception:
+        logger.exception("generation %s failed unexpectedly", generation_id)
+        _finish(generation, Generation.Status.FAILED, error_code="internal_error", error_message="Something broke on our side.")
+        return
+
+    cost = pricing.generation_cost(  # the provider's own figure, else its token usage, else the price table
+        provider=generation.provider, model=result.model or generation.model, parameters=generation.parameters,
+        usage=result.usage, reported_usd=result.cost_usd, sizes=[(c.width, c.height) for c in cleaned],
+    )
+    with transaction.atomic():
+        finished = _finish(
+            generation,
+            Generation.Status.SUCCEEDED,
+            model=result.model or generation.model,
+            warnings=[*generation.warnings, *result.warnings],  # a fallback's note ("… made with X instead") first
+            usage=result.usage,
+            estimated_cost_usd=cost.usd,
+            cost_source=cost.source,
+            error_code="",  # a retried job that succeeded keeps no error from an earlier attempt
+            error_message="",
+        )
+        if not finished:  # canceled (or its lease taken over by a later attempt) while running: discard the result
+            # ...but the provider has billed it: the ledger keeps what a canceled job cost.
+            Generation.objects.filter(
+                pk=generation.pk, status=Generation.Status.CANCELED, estimated_cost_usd__isnull=True
+            ).update(estimated_cost_usd=cost.usd, cost_source=cost.source, usage=result.usage)
+            return
+        GeneratedImage.objects.bulk_create(
+            [
+                GeneratedImage(
+                    generation=generation,
+                    owner_id=generation.owner_id,
+                    index=i,
+                    file=file,
+                    thumbnail=thumb,
+                    sha256=clean.sha256,
+                    width=clean.width,
+                    height=clean.height,
+                    mime_type=clean.mime_type,
+                    bytes=len(clean.data),
+                    seed=image.seed,
+                    revised_prompt=image.revised_prompt or "",
+                    image_type=generation.parameters.get("type", ""),
+                    # The image modal's images wait outside the gallery until saved (images/modal_images.py).
+                    source=ImageSource.MODAL if generation.modal else ImageSource.GENERATED,
+                    in_gallery=not generation.modal,
+                )
+                for i, (image, clean, (file, thumb)) in enumerate(zip(result.images, cleaned, names))
+            ]
+        )
+        library_changed(generation.owner_id)  # bulk_create sends no post_save: the gallery's cached counts go
+    logger.debug(  # the INFO line per generation is ops.logs.log_generation_outcome's
+        "generation %s succeeded provider=%s model=%s images=%d attempts=%d",
+        generation.pk, generation.provider, generation.model, len(cleaned), generation.attempts,
+    )
+
+
+def _finish(generation: Generation, status: str, **fields) -> bool:
+    """Move a running generation to a final state; False if it is no longer this attempt's to finish.
+
+    The attempt number is a fencing token: a worker that outlived its lease (the sweeper requeued the job and another
+    worker claimed it) finds attempts changed and writes nothing.
+    """
+    finished = bool(
+        Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING, attempts=generation.attempts).update(
+            status=status, finished_at=timezone.now(), lease_until=None, **fields
+        )
+    )
+    if finished:
+        transaction.on_commit(partial(log_generation_outcome, generation.pk))
+    return finished
+
+
+def _fail_or_retry(generation: Generation, error: ProviderError) -> None:
+    retry_after = error.retry_after
+    # A fallback profile gets its own MAX_ATTEMPTS; `attempts` keeps counting (it is the fencing token).
+    if error.retryable and generation.attempts_on_profile < MAX_ATTEMPTS and (retry_after or 0) <= MAX_RETRY_AFTER_S:
+        # Exponential backoff with full jitter, but never sooner than the provider asked.
+        delay = max(retry_after or 0, random.uniform(0, min(60, 2 * 2**generation.attempts)))
+        requeued = Generation.objects.filter(
+            pk=generation.pk, status=Generation.Status.RUNNING, attempts=generation.attempts
+        ).update(
+            status=Generation.Status.QUEUED,
+            lease_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            error_code=error.code,
+            error_message=error.message,
+        )
+        if requeued:
+            enqueue_on_commit(generation.pk, delay_s=delay)
+        return
+    from .fallback import continue_on_fallback
+
+    if continue_on_fallback(generation, error):
+        return
+    logger.debug("generation %s failed code=%s attempts=%d", generation.pk, error.code, generation.attempts)
+    _finish(generation, Generation.Status.FAILED, error_code=error.code, error_message=error.message)
+
+
+def generation_cancel(*, generation: Generation) -> bool:
+    """Cancel a queued or running generation; a running one's result is discarded when it returns."""
+    canceled = bool(
+        Generation.objects.filter(pk=generation.pk).pending().update(
+            status=Generation.Status.CANCELED, finished_at=timezone.now(), lease_until=None
+        )
+    )
+    if canceled:
+        transaction.on_commit(partial(log_generation_outcome, generation.pk))
+    return canceled
+
+
+def generation_retry(*, generation: Generation) -> Generation:
+    """A new attempt of the same request, as a new generation on the same message."""
+    message = generation.message
+    if message is not None:
+        Generation.objects.filter(pk=generation.pk).update(message=None)
+    return generation_start(
+        owner=generation.owner,
+        prompt=generation.prompt,
+        options={k: v for k, v in generation.parameters.items()
+                 if k in REQUEST_OPTIONS},
+        chat=generation.chat,
+        message=message,
+        profile=generation.profile,
+        refined_prompt=generation.refined_prompt,
+    )

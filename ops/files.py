@@ -1,0 +1,47 @@
+"""Walking and checking stored files through Django's storage API, so local disk and S3 behave the same."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+from django.core.files.storage import Storage, default_storage
+from django.db.models import Q
+
+CHUNK = 1024 * 1024
+
+
+def walk(prefix: str = "", storage: Storage | None = None) -> Iterator[str]:
+    """Every file name under `prefix` (a folder name without a trailing slash, or "" for all), sorted."""
+    storage = storage or default_storage
+    try:
+        folders, files = storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    base = f"{prefix}/" if prefix else ""
+    for name in sorted(files):
+        yield base + name
+    for folder in sorted(folders):
+        yield from walk(base + folder, storage)
+
+
+def sha256_of(name: str, storage: Storage | None = None) -> tuple[str, int]:
+    storage = storage or default_storage
+    digest, size = hashlib.sha256(), 0
+    with storage.open(name, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def is_referenced(name: str) -> bool:
+    """Whether any row still points at this stored file (an image, its thumbnail, or a data export)."""
+    from images.models import GeneratedImage
+
+    from .models import DataExport
+
+    return (
+        GeneratedImage.objects.filter(Q(file=name) | Q(thumbnail=name)).exists()
+        or DataExport.objects.filter(file=name).exists()
+    )

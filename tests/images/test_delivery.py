@@ -1,0 +1,85 @@
+"""Files reach only their owner: owner-checked views, signed links (SECURITY.md T6, T7, T38)."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from images import delivery
+
+pytestmark = pytest.mark.django_db
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_image_headers_are_safe(alice_client, alice, make_image):
+    image = make_image(alice)
+    for url, content_type in ((reverse("image-file", args=[image.pk]), "image/png"),
+                              (reverse("image-thumbnail", args=[image.pk]), "image/webp")):
+        response = alice_client.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == content_type
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+        assert response["Cross-Origin-Resource-Policy"] == "same-origin"
+        assert response["Cache-Control"].startswith("private")
+
+
+def test_files_are_not_reachable_by_another_user_or_anonymously(alice, bob_client, make_image):
+    image = make_image(alice)
+    for name in ("image-file", "image-thumbnail", "image-download"):
+        assert bob_client.get(reverse(name, args=[image.pk])).status_code == 404
+        anonymous = Client().get(reverse(name, args=[image.pk]))
+        assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    # MEDIA_ROOT is not mapped to any URL (T6).
+    assert bob_client.get(f"/media/{image.file}").status_code == 404
+    assert bob_client.get(f"/{image.file}").status_code == 404
+
+
+def test_signed_link_valid_tampered_expired_replayed(alice, bob_client, make_image, alice_client):
+    image = make_image(alice)
+    url = delivery.short_lived_url(image)
+    assert url.startswith("/files/signed/")
+    # Valid, with or without the owner's session (a cookieless client).
+    fresh = Client().get(url)
+    assert fresh.status_code == 200 and fresh["Content-Type"] == "image/png"
+    assert fresh["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert alice_client.get(url).status_code == 200
+    # One character changed: 403.
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
+    assert Client().get(reverse("image-signed", args=[flipped])).status_code == 403
+    # Someone else, logged in, replaying alice's link: 404 (the token binds the user id).
+    assert bob_client.get(url).status_code == 404
+    # 301 seconds later: 403 link_expired.
+    with time_machine.travel(timezone.now() + timedelta(seconds=301)):
+        expired = Client().get(url)
+    assert expired.status_code == 403 and expired.json()["code"] == "link_expired"
+    # Thumbnail links are their own kind.
+    thumb = Client().get(delivery.short_lived_url(image, "thumb"))
+    assert thumb.status_code == 200 and thumb["Content-Type"] == "image/webp"
+
+
+def test_signed_link_dies_with_the_image(alice, make_image, django_capture_on_commit_callbacks):
+    from images.gallery import images_delete
+    from images.models import GeneratedImage
+
+    image = make_image(alice)
+    url = delivery.short_lived_url(image)
+    with django_capture_on_commit_callbacks(execute=True):
+        images_delete(GeneratedImage.objects.filter(pk=image.pk))
+    assert Client().get(url).status_code == 404
+
+
+def test_api_gives_a_working_short_lived_url(alice, make_image):
+    image = make_image(alice)
+    api = APIClient()
+    api.force_authenticate(alice)
+    data = api.get(reverse("api:image-detail", args=[image.pk])).json()
+    assert Client().get(data["url"]).status_code == 200

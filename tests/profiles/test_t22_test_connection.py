@@ -1,0 +1,133 @@
+"""SECURITY.md T22: "test connection" (validating a key against a server address) answers the same code and body for a
+closed port, a forbidden host and a timeout, so it cannot be used to map a network it must not reach; and it is
+limited to IMAGEGEN_KEY_CHECK_RATE (10 an hour) per user.
+
+Real sockets on 127.0.0.1 (allowlisted, as an operator allowlists a self-hosted A1111): a port nobody listens on, and
+a server that accepts and never answers.
+"""
+
+import socket
+import threading
+
+import pytest
+from django.urls import reverse
+
+from imagegen_site import http
+from profiles.models import ApiKey, ImageProfile
+
+URL = "api:image-profile-validate-key"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again on exit: nothing listens there
+
+
+@pytest.fixture
+def silent_server():
+    """Accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def addresses(settings, silent_server, monkeypatch):
+    closed = closed_port()
+    settings.IMAGEGEN_PRIVATE_ALLOWLIST = [f"127.0.0.1:{closed}", f"127.0.0.1:{silent_server}"]
+    monkeypatch.setattr(http, "MAX_DEADLINE", 0.5)  # the silent server times out in half a second, not 30
+    return {
+        "closed port": f"http://127.0.0.1:{closed}",
+        "forbidden host": "http://10.0.0.1:7860",  # private and not allowlisted
+        "forbidden metadata": "http://169.254.169.254",
+        "unresolvable name": "http://no-such-host.example:7860",
+        "timeout": f"http://127.0.0.1:{silent_server}",
+    }
+
+
+@pytest.fixture
+def nowhere_dns(monkeypatch):
+    """The profiles suite resolves every name to a public address; here one name does not resolve at all."""
+    real = http.resolve_host
+
+    def resolve(host, port):
+        if host == "no-such-host.example":
+            raise socket.gaierror("unknown name")
+        return real(host, port)
+
+    monkeypatch.setattr(http, "resolve_host", resolve)
+
+
+def test_t22_closed_port_forbidden_host_and_timeout_get_the_same_answer(alice_api, addresses, nowhere_dns, settings):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "100/h"
+    answers = {}
+    for case, base_url in addresses.items():
+        response = alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "user:secret-pass",
+                                                 "base_url": base_url}, format="json")
+        answers[case] = (response.status_code, response.content)
+    assert len(set(answers.values())) == 1, answers
+    status, body = answers["closed port"]
+    assert status == 200
+    assert alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "u:p", "base_url": addresses["timeout"]},
+                          format="json").json() == {
+        "valid": None, "code": "connection_failed", "models": [],
+        "message": "Could not reach the provider to check the key. Check the server address, or try again later.",
+    }
+    assert b"127.0.0.1" not in body and b"10.0.0.1" not in body
+
+
+def test_t22_a_stored_key_on_a_profile_with_an_unreachable_server_gets_the_same_answer(alice, alice_api, addresses):
+    key = ApiKey(owner=alice, provider="automatic1111", label="home")
+    key.set_secret("user:secret-pass")
+    key.save()
+    ImageProfile.objects.create(owner=alice, name="Home", provider="automatic1111", api_key=key,
+                                base_url=addresses["closed port"])
+    body = alice_api.post(reverse("api:api-key-validate", args=[key.pk])).json()
+    assert body["code"] == "connection_failed" and body["valid"] is None
+    key.refresh_from_db()
+    assert key.validation_status == ApiKey.Status.UNCHECKED  # not the key's fault: it is not marked invalid
+
+
+def test_t22_a_wrong_kind_of_input_is_still_a_plain_400(alice_api):
+    response = alice_api.post(reverse(URL), {"provider": "openai", "key": "sk-1234567890", "base_url": "http://x.test"},
+                              format="json")
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+
+
+def test_t22_test_connection_is_limited_to_10_an_hour(alice_api, bob_api, addresses):
+    ask = {"provider": "automatic1111", "key": "u:p", "base_url": addresses["forbidden host"]}
+    codes = [alice_api.post(reverse(URL), ask, format="json").status_code for _ in range(11)]
+    assert codes == [200] * 10 + [429]
+    limited = alice_api.post(reverse(URL), ask, format="json")
+    assert limited.json()["code"] == "rate_limited" and int(limited["Retry-After"]) > 0
+    assert bob_api.post(reverse(URL), ask, format="json").status_code == 200  # per user
+
+
+def test_t22_the_settings_page_validate_button_shares_the_limit(alice, alice_client, settings):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "2/h"
+    key = ApiKey(owner=alice, provider="automatic1111", label="home")
+    key.set_secret("user:secret-pass")
+    key.save()
+    url = reverse("settings-api-key-validate", args=[key.pk])
+    pages = [alice_client.post(url, follow=True).content.decode() for _ in range(3)]
+    assert "Too many key checks" not in pages[1]
+    assert "Too many key checks" in pages[2]
