@@ -34,3 +34,15 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def base_url(live_server):
     return live_server.url
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    # A file database, as the product runs, instead of the default in-memory one. With an in-memory SQLite database
+    # Django hands every live-server thread the test thread's single connection, so a request still streaming from an
+    # earlier test (a chat's server-sent events) shares transaction state with the next test's requests; a CI run saw
+    # a form POST never answered that way. With a file each thread has its own connection (WAL, IMMEDIATE, timeout).
+    from django.db import connections
+
+    test_settings = connections["default"].settings_dict.setdefault("TEST", {})
+    test_settings["NAME"] = str(tmp_path_factory.mktemp("e2e-db") / "test.sqlite3")
