@@ -54,6 +54,8 @@ ERROR_HINTS = {
     "image_too_large": "The provider returned an image over the size limit (4096×4096). Pick a smaller size.",
     "key_invalid": "The stored API key can no longer be used. Add it again in Settings → API keys.",
     "worker_lost": "The worker stopped while making this image. Retry.",
+    "unsupported_provider": "This provider can't do that. Pick another profile (--profile, or Settings → Image profiles).",
+    "rate_limited": "You are sending images faster than this server allows. Wait a moment and send again.",
     "url_forbidden": "That address is not allowed. Ask the operator to allow it.",
     "quota_exceeded": "A usage limit is reached: the monthly budget starts again on the 1st, a daily image limit "
                       "at midnight. Settings → Usage shows where it went.",
