@@ -67,3 +67,9 @@ def test_the_cancel_action_cancels_queued_generations(operator_client, some_of_e
     )
     generation.refresh_from_db()
     assert generation.status == "canceled"
+
+
+def test_the_admin_links_to_the_operations_dashboard(operator_client):
+    page = operator_client.get("/admin/").content.decode()
+    assert 'href="/ops/dashboard/">Operations dashboard</a>' in page
+    assert operator_client.get("/ops/dashboard/").status_code == 200
