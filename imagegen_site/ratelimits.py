@@ -7,9 +7,17 @@ get fresh counters. Behind a proxy, set RATELIMIT_IP_META_KEY to the header the 
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
+from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+# Its window and key functions (private, pinned in requirements.txt): count_usage must hit the very counter get_usage
+# reads (tests/test_ratelimit_counter.py checks that they agree).
+from django_ratelimit.core import (
+    _SIMPLE_KEYS, EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate, get_usage,
+)
 from rest_framework import exceptions
 
 
@@ -27,11 +35,24 @@ def _user_key(group: str, request: HttpRequest) -> str:
     return f"user:{request.user.pk}"
 
 
+def count_usage(request: HttpRequest, *, group: str, key, rate: str) -> dict | None:
+    """get_usage(..., increment=True): the same counter (key, window, limit), in one statement on the embedded
+    default's cache (AtomicDatabaseCache.hit) instead of an add() and an incr(); elsewhere (Redis) get_usage itself."""
+    cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    if not getattr(settings, "RATELIMIT_ENABLE", True) or not hasattr(cache, "hit"):
+        return get_usage(request, group=group, key=key, rate=rate, increment=True)
+    limit, period = _split_rate(rate)
+    value = key(group, request) if callable(key) else _SIMPLE_KEYS[key](request)  # "ip": the proxy-aware address
+    window = _get_window(value, period)
+    count = cache.hit(_make_cache_key(group, window, rate, value, ALL), period + EXPIRATION_FUDGE)
+    if count is None:  # the row is not a counter this statement can add to: django-ratelimit's own two calls
+        return get_usage(request, group=group, key=key, rate=rate, increment=True)
+    return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
+
+
 def check_generate_rate(request: HttpRequest) -> None:
     """Count one generation start for this user; raise RateLimited past IMAGEGEN_GENERATE_RATE."""
-    usage = get_usage(
-        request, group="generate", key=_user_key, rate=settings.IMAGEGEN_GENERATE_RATE, increment=True
-    )
+    usage = count_usage(request, group="generate", key=_user_key, rate=settings.IMAGEGEN_GENERATE_RATE)
     if usage is not None and usage["should_limit"]:
         raise RateLimited(usage["time_left"])
 
@@ -47,15 +68,25 @@ def check_generate_rate_api(request: HttpRequest) -> None:
 def check_key_check_rate(request: HttpRequest) -> int | None:
     """Count one API key check / "test connection" for this user: each is an outbound call to an address the user
     may choose, so IMAGEGEN_KEY_CHECK_RATE (10 an hour) bounds probing (T22). Seconds to wait when over, else None."""
-    usage = get_usage(request, group="key-check", key=_user_key, rate=settings.IMAGEGEN_KEY_CHECK_RATE, increment=True)
+    usage = count_usage(request, group="key-check", key=_user_key, rate=settings.IMAGEGEN_KEY_CHECK_RATE)
     if usage is not None and usage["should_limit"]:
         return max(1, usage["time_left"])
     return None
 
 
-def check_key_check_rate_api(request: HttpRequest) -> None:
+def check_key_check_rate_api(request: HttpRequest, *, what: str = "key checks") -> None:
+    """The same limit for DRF views (also listing a server's models at an address the user chose)."""
     if (wait := check_key_check_rate(request)) is not None:
-        raise exceptions.Throttled(wait=wait, detail=f"Too many key checks. Try again in {wait} s.")
+        raise exceptions.Throttled(wait=wait, detail=f"Too many {what}. Try again in {wait} s.")
+
+
+def csp_report_limited(request: HttpRequest) -> int | None:
+    """Count one CSP violation report from this address (anyone may post one, so not per user); seconds to wait
+    when over IMAGEGEN_CSP_REPORT_RATE, else None."""
+    usage = count_usage(request, group="csp-report", key="ip", rate=settings.IMAGEGEN_CSP_REPORT_RATE)
+    if usage is not None and usage["should_limit"]:
+        return max(1, usage["time_left"])
+    return None
 
 
 def login_attempts_exceeded(request: HttpRequest) -> int | None:
@@ -67,7 +98,7 @@ def login_attempts_exceeded(request: HttpRequest) -> int | None:
 
 
 def count_failed_login(request: HttpRequest) -> None:
-    get_usage(request, group="login-failed", key="ip", rate=settings.IMAGEGEN_LOGIN_RATE, increment=True)
+    count_usage(request, group="login-failed", key="ip", rate=settings.IMAGEGEN_LOGIN_RATE)
 
 
 def starts_generation(content: str) -> bool:

@@ -13,10 +13,16 @@ from urllib.parse import urlsplit
 from csp.constants import NONCE, NONE, SELF
 
 
+# Where browsers send violation reports (imagegen_site/csp_reports.py): `report-to` names the Reporting-Endpoints
+# group below (Chromium), `report-uri` is the older form the other browsers still use. Must match urls.py.
+CSP_REPORT_PATH = "/csp-report/"
+CSP_REPORT_GROUP = "csp-endpoint"
+
+
 def content_security_policy(*, extra_img_src: list[str] = ()) -> dict:
     """The policy for every page: scripts from our origin or carrying the request's nonce, no inline style,
     no plugins, no <base>, never framed; images from our origin only (plus the media bucket when files are on
-    S3), which is also what stops markdown-image exfiltration to other hosts (T36)."""
+    S3), which is also what stops markdown-image exfiltration to other hosts (T36). Violations are reported."""
     return {
         "DIRECTIVES": {
             "default-src": [SELF],
@@ -29,6 +35,8 @@ def content_security_policy(*, extra_img_src: list[str] = ()) -> dict:
             "base-uri": [NONE],
             "frame-ancestors": [NONE],
             "form-action": [SELF],
+            "report-uri": [CSP_REPORT_PATH],
+            "report-to": CSP_REPORT_GROUP,
         }
     }
 
@@ -52,6 +60,8 @@ EXTRA_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     # The app uses none of these browser features; a successful XSS cannot either.
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()",
+    # The endpoint the policy's report-to names; relative, so it resolves against the page's own origin.
+    "Reporting-Endpoints": f'{CSP_REPORT_GROUP}="{CSP_REPORT_PATH}"',
 }
 
 

@@ -206,6 +206,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS")  # old keys while sessions and signed links roll over
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
+# Django 6.0's default now: an address typed into a URLField without a scheme ("ollama.lan/v1") is read as
+# https://, not http://. Transitional (Django 5.x only; setting it warns once at start-up instead of on every form
+# built). Remove it with Django 6.0.
+FORMS_URLFIELD_ASSUME_HTTPS = True
 # Only when the reverse proxy overwrites X-Forwarded-Proto on every request; otherwise clients could claim https.
 if envbool("TRUST_X_FORWARDED_PROTO"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -354,6 +358,8 @@ IMAGEGEN_GENERATE_RATE = os.environ.get("IMAGEGEN_GENERATE_RATE", "10/m")
 IMAGEGEN_LOGIN_RATE = os.environ.get("IMAGEGEN_LOGIN_RATE", "5/5m")
 # API key checks / "test connection" per user (each is an outbound call to an address the user may choose; T22).
 IMAGEGEN_KEY_CHECK_RATE = os.environ.get("IMAGEGEN_KEY_CHECK_RATE", "10/h")
+# Content-Security-Policy violation reports per client address (imagegen_site/csp_reports.py).
+IMAGEGEN_CSP_REPORT_RATE = os.environ.get("IMAGEGEN_CSP_REPORT_RATE", "30/m")
 # POST /api/generate-image waits this long for its image (gunicorn's --timeout in `serve` is set above it).
 IMAGEGEN_SYNC_WAIT_S = envint("IMAGEGEN_SYNC_WAIT_S", 170)
 # Before any provider call, prompts are checked against the admin's blocklist and, when the user has an OpenAI key,

@@ -9,6 +9,7 @@ from chats import views as chat_views
 from chats.api import ChatViewSet
 from chats.prompt_cache_api import PromptCacheView
 from sharing.api import SharedSaveView, SharedView, ShareViewSet
+from imagegen_site import csp_reports
 from images import gallery_views
 from images import landing_views as image_landing_views
 from images import upload_views as image_upload_views
@@ -89,5 +90,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
+    path("csp-report/", csp_reports.csp_report, name="csp-report"),  # security.CSP_REPORT_PATH
     path("", include("ops.urls")),  # /healthz, /readyz, /metrics, account data, the staff dashboard
 ]

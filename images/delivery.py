@@ -4,17 +4,26 @@
   API clients without a session get a signed link (django.core.signing, bound to the owner, 5 minutes).
 - S3: the bucket is private. The owner-checked views answer with a 302 to a presigned URL, and pages embed presigned
   URLs minted at render time (5 minutes), so a stored key never turns into a dead link (LibreChat #13751).
+
+Caching: no answer is reused by a browser longer than a link lives, and never by a shared cache (`private`).
+- Owner-checked views: `private, max-age=300` (the link lifetime), then a conditional request that the owner check
+  answers with a 304; `Vary: Cookie` (the session) keeps another login in the same browser from reusing them.
+- Signed links: `private, max-age=` what is left of the link's five minutes (the token carries its signing time).
+- Presigned URLs: signed at the start of a 150-second window (images/s3_storage.py), so a repeat visit within it
+  links the same URL; S3 answers them with `Expires:` the URL's own expiry.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import datetime, timezone
 from typing import Literal
 
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from imagegen_site.storage_config import MEDIA_LINK_MAX_AGE_S
+from imagegen_site.storage_config import MEDIA_LINK_MAX_AGE_S, link_window_start
 
 from .models import GeneratedImage
 
@@ -35,12 +44,16 @@ def presigned_url(image: GeneratedImage, kind: Kind, *, download: bool = False) 
     content_type = "image/webp" if kind == "thumb" else image.mime_type
     filename = image.download_name if kind == "file" else image.download_name.rsplit(".", 1)[0] + "_thumb.webp"
     disposition = "attachment" if download else "inline"
+    # The same for the whole reuse window, so the URL is too. A max-age would count from the fetch and could outlive
+    # the URL; Expires is the URL's own expiry (or earlier, should the storage sign at the current time instead).
+    expires = datetime.fromtimestamp(link_window_start(time.time()) + MEDIA_LINK_MAX_AGE_S, tz=timezone.utc)
     return default_storage.url(
         storage_name(image, kind),
         parameters={
             "ResponseContentType": content_type,
             "ResponseContentDisposition": f'{disposition}; filename="{filename}"',
-            "ResponseCacheControl": f"private, max-age={MEDIA_LINK_MAX_AGE_S}",
+            "ResponseCacheControl": "private",
+            "ResponseExpires": expires,
         },
         expire=MEDIA_LINK_MAX_AGE_S,
     )
@@ -60,6 +73,13 @@ def sign(image: GeneratedImage, kind: Kind = "file") -> str:
 def unsign(token: str) -> dict:
     """The payload of a link; raises signing.SignatureExpired after 5 minutes, signing.BadSignature if altered."""
     return signing.loads(token, salt=SIGNING_SALT, max_age=MEDIA_LINK_MAX_AGE_S)
+
+
+def seconds_left(token: str) -> int:
+    """How long a link that unsign() accepted stays valid. Its signing time is the token's second field, covered
+    by the signature unsign() checked, so it is ours."""
+    signed_at = signing.b62_decode(token.rsplit(":", 2)[1])
+    return max(0, min(MEDIA_LINK_MAX_AGE_S, int(signed_at + MEDIA_LINK_MAX_AGE_S - time.time())))
 
 
 def short_lived_url(image: GeneratedImage, kind: Kind = "file") -> str:

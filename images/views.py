@@ -3,16 +3,22 @@ from django.core import signing
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from django.views.decorators.http import require_GET, require_POST
 
 from imagegen_site.ratelimits import RateLimited, check_generate_rate
+from imagegen_site.storage_config import MEDIA_LINK_MAX_AGE_S
 
 from . import delivery
 from .models import GeneratedImage, Generation
 from .services import GenerationRequestError, generation_cancel, generation_retry
 
 
-def _serve(request: HttpRequest, image: GeneratedImage, kind: delivery.Kind) -> HttpResponse:
+def _serve(request: HttpRequest, image: GeneratedImage, kind: delivery.Kind, *,
+           max_age: int = MEDIA_LINK_MAX_AGE_S) -> HttpResponse:
+    """The file, to a caller whose right to it was checked. A browser may reuse it for `max_age` seconds (the link
+    lifetime, or what is left of a signed link); after that it asks again, and an unchanged file is a 304."""
     download = bool(request.GET.get("download"))
     if delivery.uses_presigned_urls():
         # S3: the owner was checked by the caller; hand over a presigned URL valid for five minutes.
@@ -23,19 +29,41 @@ def _serve(request: HttpRequest, image: GeneratedImage, kind: delivery.Kind) -> 
     content_type = "image/webp" if kind == "thumb" else image.mime_type
     filename = image.download_name if kind == "file" else image.download_name.rsplit(".", 1)[0] + "_thumb.webp"
     try:
+        modified = default_storage.get_modified_time(name)
+        size = default_storage.size(name)
+    except (FileNotFoundError, NotImplementedError):
+        modified = size = None
+    validators = {}
+    if modified is not None:
+        # Like a static file server: size and modification time, so a thumbnail rebuilt in place is a new ETag.
+        stamp = round(modified.timestamp() * 1e6)
+        validators = {"etag": f'"{kind}-{size:x}-{stamp:x}"', "last_modified": modified.timestamp()}
+        not_modified = get_conditional_response(request, **validators)
+        if not_modified is not None:
+            return _set_validators(image_headers(not_modified, max_age=max_age), **validators)
+    try:
         handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise Http404 from None
     response = FileResponse(handle, content_type=content_type, as_attachment=download, filename=filename)
-    return image_headers(response)
+    return _set_validators(image_headers(response, max_age=max_age), **validators)
 
 
-def image_headers(response: HttpResponse) -> HttpResponse:
-    # An image, never anything a browser could run: fixed type, no sniffing, sandboxed, private.
+def _set_validators(response: HttpResponse, *, etag: str = "", last_modified: float | None = None) -> HttpResponse:
+    if etag:
+        response["ETag"] = etag
+    if last_modified is not None:
+        response["Last-Modified"] = http_date(last_modified)
+    return response
+
+
+def image_headers(response: HttpResponse, *, max_age: int = MEDIA_LINK_MAX_AGE_S) -> HttpResponse:
+    # An image, never anything a browser could run: fixed type, no sniffing, sandboxed, private. Never `immutable`
+    # or longer than a link lives: a deleted image or a logged-out session must not keep showing it for a day.
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
-    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["Cache-Control"] = f"private, max-age={max_age}"
     return response
 
 
@@ -71,7 +99,9 @@ def image_signed(request: HttpRequest, token: str) -> HttpResponse:
     if request.user.is_authenticated and request.user.pk != owner_id:
         raise Http404
     image = get_object_or_404(GeneratedImage, pk=payload.get("i"), owner_id=owner_id)
-    return _serve(request, image, "thumb" if payload.get("k") == "thumb" else "file")
+    # The URL carries the token: a browser may reuse the answer only while the link itself would still work.
+    return _serve(request, image, "thumb" if payload.get("k") == "thumb" else "file",
+                  max_age=delivery.seconds_left(token))
 
 
 @login_required

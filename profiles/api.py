@@ -141,17 +141,28 @@ class ImageProfileViewSet(viewsets.ModelViewSet):
         provider = request.query_params.get("provider", "")
         key_id = request.query_params.get("api_key") or request.query_params.get("apiKeyId")
         base_url = request.query_params.get("base_url") or request.query_params.get("baseUrl") or ""
+        if base_url:
+            # A call to an address the user chose, like "test connection": the same per-user limit, counted before
+            # anything is checked so a refused address costs as much as a reachable one (T22).
+            check_key_check_rate_api(request, what="server checks")
         try:
             api_key = services.owned_api_key(request.user, key_id) if key_id else None
             if provider not in PROVIDERS:
                 raise services.ProfileError("Choose a provider.", fields={"provider": list(PROVIDERS)})
+            if api_key is not None and api_key.provider != provider:  # a key goes only to its own provider's API
+                raise services.ProfileError("That key is for another provider.", fields={"api_key": "wrong provider"})
             if base_url:
-                base_url = services.clean_base_url(provider, base_url)
-            models, live = services.provider_models(provider=provider, api_key=api_key, base_url=base_url or None)
+                listing = services.provider_models_at(provider=provider, api_key=api_key, base_url=base_url)
+            else:
+                models, live = services.provider_models(provider=provider, api_key=api_key)
+                listing = services.ModelList(models, live)
         except services.ProfileError as e:
             raise api_error(e) from None
         supported = list(get_provider_class(provider).capabilities.models)
-        return Response({"provider": provider, "models": models, "supportedModels": supported, "live": live})
+        body = {"provider": provider, "models": listing.models, "supportedModels": supported, "live": listing.live}
+        if listing.code:
+            body |= {"code": listing.code, "message": listing.message}
+        return Response(body)
 
     @extend_schema(request=ValidateKeyRequestSerializer, responses=KeyCheckSerializer)
     @action(detail=False, methods=["post"], url_path="validate-key")

@@ -109,6 +109,11 @@ class ModelsSerializer(serializers.Serializer):
     models = serializers.ListField(child=serializers.CharField())
     supportedModels = serializers.ListField(child=serializers.CharField())  # noqa: N815 - seed 002's name
     live = serializers.BooleanField()
+    # Only when a live list was asked of a server address and the built-in list came back instead:
+    # connection_failed (refused, unreachable or too slow: one answer for all, T22), provider_auth_failed or
+    # key_invalid (a stored key that cannot be decrypted).
+    code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):

@@ -188,6 +188,55 @@ def provider_models(*, provider: str, api_key: ApiKey | None = None, base_url: s
     return (live or built_in), bool(live)
 
 
+@dataclass
+class ModelList:
+    """The models for the profile form. `code`/`message` say why the list is the built-in one when a live list was
+    asked of a server address and could not be had."""
+
+    models: list[str]
+    live: bool
+    code: str = ""
+    message: str = ""
+
+
+MODELS_UNREACHABLE_MESSAGE = "Could not reach the server to list its models. Check the address, or try again later."
+
+
+@sensitive_variables("secret")
+def provider_models_at(*, provider: str, api_key: ApiKey | None, base_url: str) -> ModelList:
+    """The models of a server at an address typed into the form (T22), answered like check_key_at: a wrong kind of
+    input is still a 400, while an address the outbound rules refuse, a name that does not resolve, a closed port,
+    a timeout or a broken answer all give the same `connection_failed` and the built-in list. The real reason goes
+    to the server log only."""
+    _check_provider(provider)
+    built_in = list(get_provider_class(provider).capabilities.models)
+
+    def unreachable(reason: str) -> ModelList:
+        logger.info("model listing: connection failed (%s)", reason)
+        return ModelList(built_in, False, code="connection_failed", message=MODELS_UNREACHABLE_MESSAGE)
+
+    try:
+        clean = clean_base_url(provider, base_url)
+    except ProfileError as e:
+        if e.fields.get("base_url") in ("required", "not for this provider"):
+            raise
+        return unreachable(f"{e.code}: {e.message}")
+    secret = None
+    if api_key is not None:
+        try:
+            secret = api_key.get_secret()
+        except KeyDecryptError:
+            return ModelList(built_in, False, code="key_invalid",
+                             message="The stored key cannot be decrypted; delete it and add it again.")
+    try:
+        live = get_provider(provider, api_key=secret, base_url=clean).list_models()
+    except ProviderError as e:
+        if e.code in ("provider_auth_failed", "missing_api_key"):
+            return ModelList(built_in, False, code=e.code, message="The server rejected this key.")
+        return unreachable(f"{e.code}: {e.message}")
+    return ModelList(live or built_in, bool(live))
+
+
 def capabilities_for(provider: str, model: str) -> Capabilities:
     return get_provider_class(provider).capabilities_for(model)
 

@@ -83,3 +83,50 @@ def test_api_gives_a_working_short_lived_url(alice, make_image):
     api.force_authenticate(alice)
     data = api.get(reverse("api:image-detail", args=[image.pk])).json()
     assert Client().get(data["url"]).status_code == 200
+
+
+def test_owner_checked_files_are_cached_privately_for_the_link_lifetime_then_revalidated(alice, alice_client,
+                                                                                         make_image):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    image = make_image(alice)
+    url = reverse("image-thumbnail", args=[image.pk])
+    first = alice_client.get(url)
+    assert first["Cache-Control"] == f"private, max-age={delivery.MEDIA_LINK_MAX_AGE_S}"  # never immutable, never a day
+    assert "Cookie" in first["Vary"]  # another login in the same browser does not reuse it
+    assert first["ETag"] and first["Last-Modified"]
+    # After max-age the browser asks again; the owner check answers, and an unchanged file costs no bytes.
+    again = alice_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert again.status_code == 304 and not again.content and again["ETag"] == first["ETag"]
+    assert again["Cache-Control"] == first["Cache-Control"]
+    # A thumbnail rebuilt in place under the same name (admin "re-run thumbnails") with other bytes is a new version.
+    default_storage.delete(image.thumbnail)
+    default_storage.save(image.thumbnail, ContentFile(b"other bytes"))
+    rebuilt = alice_client.get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert rebuilt.status_code == 200 and body(rebuilt) == b"other bytes"
+    # Someone else presenting alice's validator gets the same 404 as without it.
+    other = Client()
+    other.force_login(make_user("carol"))
+    assert other.get(url, HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 404
+
+
+def make_user(name):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(name, password="pw-long-enough-1")
+
+
+def test_signed_links_are_cached_only_while_they_still_work(alice, make_image):
+    image = make_image(alice)
+    minted = timezone.now().replace(microsecond=0)  # the token keeps whole seconds
+    with time_machine.travel(minted, tick=False):
+        url = delivery.short_lived_url(image, "thumb")
+        fresh = Client().get(url)
+    assert fresh["Cache-Control"] == f"private, max-age={delivery.MEDIA_LINK_MAX_AGE_S}"
+    with time_machine.travel(minted + timedelta(seconds=200), tick=False):
+        later = Client().get(url)
+    assert later.status_code == 200 and later["Cache-Control"] == "private, max-age=100"
+    assert "immutable" not in later["Cache-Control"]
+    with time_machine.travel(minted + timedelta(seconds=300), tick=False):
+        assert Client().get(url)["Cache-Control"] == "private, max-age=0"

@@ -1,16 +1,26 @@
 """The same gallery on S3: a real S3 API (moto's server) on a loopback port; presigned URLs fetched over HTTP."""
 
+import re
 import socket
+import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from io import StringIO
+from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
+import time_machine
+from botocore.config import Config
 from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.urls import reverse
 
-from imagegen_site.storage_config import s3_storage
+from imagegen_site.storage_config import MEDIA_LINK_MAX_AGE_S, MEDIA_LINK_REUSE_S, link_window_start, s3_storage
+from images import delivery
 from images.models import GeneratedImage
+from images.s3_storage import MediaS3Storage
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +63,7 @@ def s3(moto_endpoint, settings, monkeypatch):
 def test_round_trip_through_presigned_urls(s3, moto_endpoint, alice, alice_client, bob_client, make_image,
                                            django_capture_on_commit_callbacks):
     image = make_image(alice, prompt="s3 fox")
-    assert type(default_storage._wrapped).__name__ == "S3Storage"
+    assert isinstance(default_storage._wrapped, MediaS3Storage)
     # The database keeps the key; the object is in the bucket, private.
     assert image.file.startswith(f"images/{alice.pk}/") and "://" not in image.file
     assert {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]} == {image.file, image.thumbnail}
@@ -90,3 +100,67 @@ def test_round_trip_through_presigned_urls(s3, moto_endpoint, alice, alice_clien
         alice_client.post(reverse("gallery-delete", args=[image.pk]))
     assert not GeneratedImage.objects.exists()
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def amz(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def signed_at(url: str) -> float:
+    return datetime.strptime(amz(url)["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def thumbnail_srcs(client) -> list[str]:
+    return re.findall(r'src="(http[^"]+/thumbs/[^"]+)"', client.get(reverse("gallery")).content.decode().replace("&amp;", "&"))
+
+
+def test_presigned_urls_are_the_same_within_a_window_and_expire_by_the_policy(s3, alice, alice_client, make_image):
+    make_image(alice)
+    make_image(alice)
+    start = link_window_start(time.time()) + MEDIA_LINK_REUSE_S  # the next window, so no test run straddles one
+    with time_machine.travel(start + 5, tick=False):
+        first = thumbnail_srcs(alice_client)
+    with time_machine.travel(start + MEDIA_LINK_REUSE_S - 1, tick=False):
+        again = thumbnail_srcs(alice_client)
+    with time_machine.travel(start + MEDIA_LINK_REUSE_S, tick=False):
+        later = thumbnail_srcs(alice_client)
+    assert len(first) == 2 and again == first  # a repeat visit links what the browser already has
+    assert set(later).isdisjoint(first)  # the next window signs anew
+    for url, minted in [(first[0], start + 5), (again[0], start + MEDIA_LINK_REUSE_S - 1),
+                        (later[0], start + MEDIA_LINK_REUSE_S)]:
+        expires_at = signed_at(url) + int(amz(url)["X-Amz-Expires"])
+        # Never valid longer than the policy from when it was minted, and long enough for the page to load.
+        assert minted + MEDIA_LINK_MAX_AGE_S - MEDIA_LINK_REUSE_S < expires_at <= minted + MEDIA_LINK_MAX_AGE_S
+        # S3 lets a browser keep the bytes until the URL itself expires, and privately only.
+        assert amz(url)["response-cache-control"] == "private"
+        assert parsedate_to_datetime(amz(url)["response-expires"]).timestamp() == expires_at
+    fetched = requests.get(first[0], timeout=10)
+    assert fetched.status_code == 200 and fetched.headers["Cache-Control"] == "private"
+    assert parsedate_to_datetime(fetched.headers["Expires"]).timestamp() == start + MEDIA_LINK_MAX_AGE_S
+
+
+def test_the_windowed_url_is_exactly_what_botocore_signs_at_the_window_start(s3, moto_endpoint, settings, alice,
+                                                                             make_image):
+    image = make_image(alice)
+    start = link_window_start(time.time()) + MEDIA_LINK_REUSE_S
+    with time_machine.travel(start + 100, tick=False):
+        ours = delivery.presigned_url(image, "thumb")
+        # Nothing global changed: another SigV4 client in this process still signs with the current time.
+        other = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                             config=Config(signature_version="s3v4"))
+        assert signed_at(other.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": "x"})) == start + 100
+    plain = s3_storage(BUCKET, endpoint_url=moto_endpoint, region="us-east-1")
+    settings.STORAGES = {**settings.STORAGES, "default": {**plain, "BACKEND": "storages.backends.s3.S3Storage"}}
+    with time_machine.travel(start, tick=False):
+        botocores = delivery.presigned_url(image, "thumb")
+    assert signed_at(ours) == start and ours == botocores  # the same signature, so S3 accepts it as any other
+
+
+def test_the_owner_checked_redirect_is_never_cached_but_its_target_is_stable(s3, alice, alice_client, make_image):
+    image = make_image(alice)
+    start = link_window_start(time.time()) + MEDIA_LINK_REUSE_S
+    with time_machine.travel(start + 1, tick=False):
+        one = alice_client.get(reverse("image-thumbnail", args=[image.pk]))
+        two = alice_client.get(reverse("image-thumbnail", args=[image.pk]))
+    assert one.status_code == 302 and one["Cache-Control"] == "private, no-store"
+    assert one["Location"] == two["Location"]

@@ -131,3 +131,65 @@ def test_t22_the_settings_page_validate_button_shares_the_limit(alice, alice_cli
     pages = [alice_client.post(url, follow=True).content.decode() for _ in range(3)]
     assert "Too many key checks" not in pages[1]
     assert "Too many key checks" in pages[2]
+
+
+# ---- T22 for the model listing: GET /api/image-profiles/models/?base_url=… calls the address the user chose too.
+
+MODELS = "api:image-profile-models"
+
+
+def test_t22_model_listing_answers_the_same_for_every_unreachable_address(alice_api, addresses, nowhere_dns, settings):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "100/h"
+    answers = {}
+    for case, base_url in addresses.items():
+        response = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "base_url": base_url})
+        answers[case] = (response.status_code, response.content)
+    assert len(set(answers.values())) == 1, answers  # no url_forbidden: the refused address looks like a closed port
+    status, body = answers["forbidden host"]
+    assert status == 200
+    data = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "base_url": addresses["closed port"]}).json()
+    assert data["code"] == "connection_failed" and data["live"] is False
+    assert data["models"] == data["supportedModels"]  # the built-in list, so the form still works
+    assert b"127.0.0.1" not in body and b"10.0.0.1" not in body and b"169.254" not in body
+
+
+@pytest.mark.parametrize("base_url", ["ftp://example.com/", "http://user:pw@example.com:7860", "http://exa mple.com"])
+def test_t22_model_listing_answers_malformed_addresses_the_same_way(alice_api, base_url, settings):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "100/h"
+    response = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "base_url": base_url})
+    assert response.status_code == 200 and response.json()["code"] == "connection_failed"
+
+
+def test_t22_model_listing_still_lists_a_reachable_server(alice_api):
+    import responses
+
+    with responses.RequestsMock() as stub:
+        stub.get("http://a1111.example:7860/sdapi/v1/sd-models", json=[{"title": "sdxl.safetensors"}])
+        data = alice_api.get(reverse(MODELS), {"provider": "automatic1111",
+                                               "base_url": "http://a1111.example:7860/"}).json()
+    assert data["live"] is True and data["models"] == ["sdxl.safetensors"] and "code" not in data
+
+
+def test_t22_model_listing_a_wrong_kind_of_input_is_still_a_plain_400(alice_api, alice):
+    response = alice_api.get(reverse(MODELS), {"provider": "openai", "base_url": "http://x.test"})
+    assert response.status_code == 400 and response.json()["code"] == "validation_error"
+    key = ApiKey(owner=alice, provider="openai", label="work")
+    key.set_secret("sk-proj-AbCdEfGh1234567890SECRETxyz9")
+    key.save()
+    # A key goes only to its own provider: not to a self-hosted server at an address the user typed.
+    response = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "api_key": key.pk,
+                                               "base_url": "http://a1111.example:7860"})
+    assert response.status_code == 400 and response.json()["fields"] == {"api_key": "wrong provider"}
+
+
+def test_t22_model_listing_with_an_address_shares_the_test_connection_limit(alice_api, bob_api, addresses, settings):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "3/h"
+    ask = {"provider": "automatic1111", "base_url": addresses["forbidden host"]}  # refused ones count too
+    assert alice_api.post(reverse(URL), {**ask, "key": "u:p"}, format="json").status_code == 200
+    codes = [alice_api.get(reverse(MODELS), ask).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = alice_api.get(reverse(MODELS), ask)
+    assert limited.json()["code"] == "rate_limited" and int(limited["Retry-After"]) > 0
+    assert bob_api.get(reverse(MODELS), ask).status_code == 200  # per user
+    # The built-in list (no address, nothing called) is not limited.
+    assert alice_api.get(reverse(MODELS), {"provider": "automatic1111"}).status_code == 200

@@ -92,3 +92,18 @@ def test_t41_production_redirects_to_https_and_sends_hsts_and_secure_cookies(tmp
     assert lines["redirect"] == "301 https://imagegen.example.com/accounts/login/"
     assert lines["hsts"] == "max-age=31536000; includeSubDomains; preload"
     assert lines["cookie_secure"] == "[True]"  # the CSRF cookie set by the login form
+
+
+def test_url_fields_assume_https_and_forms_no_longer_warn():
+    """FORMS_URLFIELD_ASSUME_HTTPS (Django 6.0's default, opted into on 5.2): an address typed without a scheme is
+    https, and building a form with a URLField raises no RemovedInDjango60Warning on every request."""
+    import warnings
+
+    from chats.models import ChatPreferences
+    from profiles.models import ImageProfile
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fields = [ImageProfile._meta.get_field("base_url").formfield(),
+                  ChatPreferences._meta.get_field("llm_base_url").formfield()]
+    assert [f.clean("ollama.example/v1") for f in fields] == ["https://ollama.example/v1"] * 2
