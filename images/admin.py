@@ -1,3 +1,5 @@
+import logging
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,7 +10,9 @@ from django.utils.html import format_html
 from . import gallery, usage
 from .models import GeneratedImage, Generation, Tag, UsageLimit, UserUsage
 from .services import GenerationRequestError, generation_cancel, generation_retry
-from .storage import rebuild_thumbnail
+from .tasks import THUMBNAILS_PER_TASK, rebuild_thumbnails
+
+logger = logging.getLogger(__name__)
 
 
 def admin_thumbnail_url(image: GeneratedImage) -> str:
@@ -158,18 +162,20 @@ class GeneratedImageAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run thumbnails for the selected images", permissions=["change"])
     def rebuild_thumbnails(self, request: HttpRequest, queryset: QuerySet) -> None:
-        rebuilt, missing = 0, []
-        fields = ("pk", "owner_id", "file", "thumbnail", "sha256", "mime_type", "width", "height")
-        for image in queryset.select_related(None).only(*fields):
-            try:
-                rebuild_thumbnail(image)
-                rebuilt += 1
-            except FileNotFoundError:
-                missing.append(f"#{image.pk}")
-        self.message_user(request, f"Rebuilt {rebuilt} thumbnail(s).", messages.SUCCESS)
-        if missing:
-            self.message_user(request, f"The original file is missing for {', '.join(missing)}; "
-                                       "run `manage.py orphans` for a full report.", messages.WARNING)
+        # Decoding and encoding every image is the worker's job (images/tasks.py), not the request's.
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        chunks = [ids[i:i + THUMBNAILS_PER_TASK] for i in range(0, len(ids), THUMBNAILS_PER_TASK)]
+        try:
+            for chunk in chunks:
+                rebuild_thumbnails.enqueue(chunk)
+        except Exception:
+            logger.exception("could not queue the thumbnail rebuild")
+            self.message_user(request, "The task queue is not answering; no thumbnails were queued. Try again.",
+                              messages.ERROR)
+            return
+        self.message_user(request, f"Queued {len(ids)} thumbnail(s) to be rebuilt by the worker. Images whose "
+                                   "original file is missing are named in the worker's log and by "
+                                   "`manage.py media_orphans`.", messages.SUCCESS)
 
 
 @admin.register(Tag)

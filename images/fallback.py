@@ -3,6 +3,9 @@ its retries, the same generation continues on the profile's fallback, and the ca
 
 Never for content_policy (another provider must not get what one refused) or for the request's own faults
 (validation, missing key, forbidden address). A generation visits each profile at most once, so A→B→A stops at B.
+
+The sweeper (images/jobs.py) uses the same path when a worker dies on the last attempt on a profile: `worker_lost`
+then counts as one more provider-side failure, and the job continues on the fallback instead of failing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ logger = logging.getLogger(__name__)
 FALLBACK_CODES = frozenset({
     "provider_error", "provider_rate_limited", "timeout", "empty_response", "image_invalid", "image_too_large",
     "provider_auth_failed",
+    "worker_lost",  # never raised by a provider: the sweeper's, for a worker that died on the profile's last attempt
 })
 MAX_HOPS = 3
 
@@ -56,27 +60,41 @@ def fallback_options(generation: Generation, fallback: ImageProfile, model: str)
 
 def continue_on_fallback(generation: Generation, error: ProviderError) -> bool:
     """Requeue `generation` on its profile's fallback; False (nothing changed) when there is none to use."""
+    return move_to_fallback(generation, error) is not None
+
+
+def continue_lost_on_fallback(generation: Generation, *, lease_until) -> bool | None:
+    """The sweeper's: the worker running `generation`'s last attempt on its profile died (its lease, `lease_until`,
+    expired). True: moved to the fallback; False: the row changed since it was read (another sweeper, a late
+    worker, a cancel), so nothing was done; None: no fallback to use, so the caller fails the job as worker_lost."""
+    error = ProviderError("The worker stopped while making this image.", code="worker_lost")
+    return move_to_fallback(generation, error, lease_until=lease_until)
+
+
+def move_to_fallback(generation: Generation, error: ProviderError, **fence) -> bool | None:
+    """Requeue `generation` on its fallback with a compare-and-set on the attempt (and `fence`, what else the caller
+    read). True: moved; False: the row was no longer this attempt's to move; None: no fallback to use."""
     from .services import enqueue_on_commit
 
     profile = generation.profile
     if error.code not in FALLBACK_CODES or profile is None or profile.fallback_id is None:
-        return False
+        return None
     tried = [*generation.parameters.get("tried_profiles", []), profile.pk]
     if profile.fallback_id in tried or len(tried) > MAX_HOPS:
         logger.info("generation %s: fallback %s already tried; not looping", generation.pk, profile.fallback_id)
-        return False
+        return None
     # The owner's own profile only, whatever the row says (profiles.services checks this on save as well).
     fallback = ImageProfile.objects.filter(pk=profile.fallback_id, owner_id=generation.owner_id).first()
     if fallback is None:
-        return False
+        return None
     try:
         cls = get_provider_class(fallback.provider)
     except ProviderError:
-        return False
+        return None
     model = fallback.model or cls.capabilities.default_model
     adapted = fallback_options(generation, fallback, model)
     if adapted is None:
-        return False
+        return None
     options, changed = adapted
     keep = {k: generation.parameters[k] for k in ("refined_by",) if k in generation.parameters}
     parameters = {
@@ -87,15 +105,16 @@ def continue_on_fallback(generation: Generation, error: ProviderError) -> bool:
     }
     note = failure_note(generation, error, cls.label)
     moved = Generation.objects.filter(
-        pk=generation.pk, status=Generation.Status.RUNNING, attempts=generation.attempts
+        pk=generation.pk, status=Generation.Status.RUNNING, attempts=generation.attempts, **fence
     ).update(
         status=Generation.Status.QUEUED, profile=fallback, provider=fallback.provider, model=model,
         attempt_base=generation.attempts,  # the fallback gets its own MAX_ATTEMPTS (retries, card, sweeper)
         parameters=parameters, warnings=[*generation.warnings, note, *changed], lease_until=None,
         next_attempt_at=timezone.now(), error_code=error.code, error_message=error.message,
+        progress=None, preview="",  # the failed attempt's live preview (its file is the caller's to delete)
     )
     if not moved:  # canceled meanwhile, or the lease was taken over: not ours to move
-        return True
+        return False
     logger.info("generation %s: %s failed (%s); continuing on fallback profile %s (%s)", generation.pk,
                 generation.provider, error.code, fallback.pk, fallback.provider)
     enqueue_on_commit(generation.pk)

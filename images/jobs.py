@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import previews
 from .models import GeneratedImage, Generation
 
 logger = logging.getLogger(__name__)
@@ -88,45 +89,67 @@ def queue_position(generation: Generation, *, now: datetime | None = None) -> in
 @dataclass
 class SweepReport:
     requeued: list[int] = field(default_factory=list)  # lease expired, attempts left: queued again
-    worker_lost: list[int] = field(default_factory=list)  # lease expired on the last attempt: failed
+    fell_back: list[int] = field(default_factory=list)  # lease expired on the profile's last attempt: on its fallback
+    worker_lost: list[int] = field(default_factory=list)  # lease expired on the last attempt, no fallback: failed
     reenqueued: list[int] = field(default_factory=list)  # queued but never picked up: enqueued again
     orphans_deleted: list[str] = field(default_factory=list)
     unsaved_deleted: list[int] = field(default_factory=list)  # image-modal images never saved, past their day
+    previews_deleted: list[str] = field(default_factory=list)  # live previews no running attempt owns
+
+    @property
+    def changed_anything(self) -> bool:
+        return any((self.requeued, self.fell_back, self.worker_lost, self.reenqueued, self.orphans_deleted,
+                    self.unsaved_deleted, self.previews_deleted))
 
     def __str__(self) -> str:
         return (
-            f"requeued {len(self.requeued)} expired lease(s), failed {len(self.worker_lost)} as worker_lost, "
-            f"re-enqueued {len(self.reenqueued)} lost job(s), deleted {len(self.unsaved_deleted)} unsaved modal "
-            f"image(s) and {len(self.orphans_deleted)} orphan file(s)"
+            f"requeued {len(self.requeued)} expired lease(s), moved {len(self.fell_back)} to their fallback profile, "
+            f"failed {len(self.worker_lost)} as worker_lost, re-enqueued {len(self.reenqueued)} lost job(s), "
+            f"deleted {len(self.unsaved_deleted)} unsaved modal image(s), {len(self.previews_deleted)} stale "
+            f"preview(s) and {len(self.orphans_deleted)} orphan file(s)"
         )
 
 
 def sweep(*, now: datetime | None = None, files: bool = True) -> SweepReport:
     """Recover lost work once. Safe to run concurrently with workers and with other sweepers."""
+    from .fallback import continue_lost_on_fallback
     from .services import enqueue_generation
 
     now = now or timezone.now()
     report = SweepReport()
 
     expired = Generation.objects.filter(status=Generation.Status.RUNNING, lease_until__lt=now)
-    for pk, attempts, attempt_base, lease_until in expired.values_list("pk", "attempts", "attempt_base", "lease_until"):
+    for generation in expired.select_related("profile"):
         # The row as we read it: if a worker finished, or another sweeper got here first, this matches nothing.
         same = Generation.objects.filter(
-            pk=pk, status=Generation.Status.RUNNING, attempts=attempts, lease_until=lease_until
+            pk=generation.pk, status=Generation.Status.RUNNING, attempts=generation.attempts,
+            lease_until=generation.lease_until,
         )
+        # The dead worker's live preview ends with its attempt: cleared in the same update, its file deleted by the
+        # sweeper that won (anything a half-dead worker still writes is prune_stale's).
+        no_preview = {"progress": None, "preview": ""}
         # Per profile: after a fallback, attempts keeps counting but the fallback has its own MAX_ATTEMPTS.
-        if attempts - attempt_base < MAX_ATTEMPTS:
+        if generation.attempts_on_profile < MAX_ATTEMPTS:
             if same.update(
-                status=Generation.Status.QUEUED, lease_until=None, next_attempt_at=now,
+                status=Generation.Status.QUEUED, lease_until=None, next_attempt_at=now, **no_preview,
                 error_code="worker_lost", error_message="The worker stopped while making this image; trying again.",
             ):
-                report.requeued.append(pk)
-                enqueue_generation(pk)
-        elif same.update(
-            status=Generation.Status.FAILED, lease_until=None, finished_at=now,
+                report.requeued.append(generation.pk)
+                previews.delete_file(generation.preview)
+                enqueue_generation(generation.pk)
+            continue
+        # The profile's last attempt: like any provider-side failure after its retries, the job continues on the
+        # profile's fallback (same rules, same card note: images/fallback.py), fenced by the lease we read.
+        moved = continue_lost_on_fallback(generation, lease_until=generation.lease_until)
+        if moved:
+            report.fell_back.append(generation.pk)
+            previews.delete_file(generation.preview)
+        elif moved is None and same.update(
+            status=Generation.Status.FAILED, lease_until=None, finished_at=now, **no_preview,
             error_code="worker_lost", error_message="The worker stopped while making this image.",
         ):
-            report.worker_lost.append(pk)
+            report.worker_lost.append(generation.pk)
+            previews.delete_file(generation.preview)
 
     lost_before = now - timedelta(seconds=settings.IMAGEGEN_QUEUED_GRACE_S)
     stale = Generation.objects.filter(status=Generation.Status.QUEUED).filter(
@@ -145,9 +168,10 @@ def sweep(*, now: datetime | None = None, files: bool = True) -> SweepReport:
     # Rows first: their files are then unreferenced, and the orphan pass below deletes them (when no other image has
     # the same bytes) once they are older than IMAGEGEN_ORPHAN_FILE_AGE_S, a day by default like the unsaved TTL.
     report.unsaved_deleted = prune_unsaved_images(now=now)
+    report.previews_deleted = previews.prune_stale(older_than=now - lease_duration(), files=files)
     if files:
         report.orphans_deleted = delete_orphan_files(now=now)
-    if report.requeued or report.worker_lost or report.reenqueued or report.orphans_deleted or report.unsaved_deleted:
+    if report.changed_anything:
         logger.warning("sweeper: %s", report)
     return report
 
@@ -245,13 +269,18 @@ def delete_orphan_files(*, now: datetime | None = None) -> list[str]:
 
 
 def find_violations(*, now: datetime | None = None) -> list[str]:
-    """What `manage.py check_jobs` reports: every job terminal or leased, every success has its files."""
+    """What `manage.py check_jobs` reports: every job terminal or leased, every success has its files, no ended job
+    keeps a live preview."""
     now = now or timezone.now()
     problems = []
     for pk in Generation.objects.filter(status=Generation.Status.RUNNING).filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     ).values_list("pk", flat=True):
         problems.append(f"generation {pk} is running past its lease")
+    for pk in Generation.objects.exclude(preview="").exclude(
+        status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]
+    ).values_list("pk", flat=True):
+        problems.append(f"generation {pk} has ended but still names a live preview")
     # (An image-modal generation whose unsaved images were pruned has none left, by design.)
     for pk in Generation.objects.filter(status=Generation.Status.SUCCEEDED, images__isnull=True, modal=False).values_list(
         "pk", flat=True

@@ -7,6 +7,11 @@ small WEBP in storage. The card polls every second and shows them; providers tha
 
 A partial image is provider output like any other: it goes through imaging.sanitize (format, pixel and byte caps,
 re-encode) before a downscaled copy is written. Writes are throttled so a chatty provider cannot flood the database.
+
+A preview lives as long as its attempt. The worker discards it when the provider call returns; when the worker dies
+instead, the sweeper (images/jobs.py) clears it with the job's requeue, fallback or worker_lost, and `prune_stale`
+removes what is left: previews on finished jobs, and files no row names (a worker killed between saving a picture
+and recording it).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 import time
+from datetime import datetime
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -27,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 PREVIEW_PX = 384
 MIN_INTERVAL_S = 0.5  # at most two row updates a second per generation, unless a new picture arrives
+
+
+_GENERATION_IN_NAME = re.compile(r"/gen_(\d+)_")
 
 
 def preview_name(generation: Generation, data: bytes) -> str:
@@ -46,7 +56,7 @@ def preview_webp(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def _delete(name: str) -> None:
+def delete_file(name: str) -> None:
     if name:
         try:
             default_storage.delete(name)
@@ -78,10 +88,10 @@ def record(generation: Generation, percent: int | None, preview: bytes | None) -
     ).update(**fields)
     if not updated:  # canceled or taken over meanwhile: keep nothing
         if new_name and new_name != old:
-            _delete(new_name)
+            delete_file(new_name)
         return False
     if new_name and old and old != new_name:
-        _delete(old)
+        delete_file(old)
     return True
 
 
@@ -105,4 +115,44 @@ def discard(generation: Generation) -> None:
     if row is None or (not row[0] and row[1] is None):
         return  # most providers report nothing: one read, no write
     Generation.objects.filter(pk=generation.pk).update(progress=None, preview="")
-    _delete(row[0])
+    delete_file(row[0])
+
+
+def prune_stale(*, older_than: datetime, files: bool = True) -> list[str]:
+    """Delete previews no running attempt owns; return their names. Safe alongside workers and other sweepers.
+
+    Rows: a job that ended while its worker was dead (canceled, or failed by the sweeper before previews were
+    cleared with the lease) still names a preview; clearing it is a compare-and-set on that name and a finished
+    status. Files (a storage listing, so only when `files`): those no row names and older than `older_than`, since
+    a live worker saves a picture a moment before recording it on its row.
+    """
+    deleted = []
+    pending = [Generation.Status.QUEUED, Generation.Status.RUNNING]
+    ended = Generation.objects.exclude(preview="").exclude(status__in=pending)
+    for pk, name in ended.values_list("pk", "preview")[:1000]:  # the next sweep takes the rest
+        if Generation.objects.filter(pk=pk, preview=name).exclude(status__in=pending).update(preview="", progress=None):
+            delete_file(name)
+            deleted.append(name)
+    if not files:
+        return deleted
+    try:
+        owners, _ = default_storage.listdir("previews")
+    except FileNotFoundError:
+        return deleted
+    # Listed before the rows are read: a preview recorded during the listing is still protected.
+    names = [f"previews/{owner}/{name}" for owner in owners for name in default_storage.listdir(f"previews/{owner}")[1]]
+    referenced = set(Generation.objects.exclude(preview="").values_list("preview", flat=True))
+    # A queued or running job's files are its worker's to replace or discard (a retry of a seeded job may record
+    # the very picture a dead attempt left behind); they are collected once the job has ended.
+    busy = {str(pk) for pk in Generation.objects.filter(status__in=pending).values_list("pk", flat=True)}
+    for name in names:
+        if name in referenced or (match := _GENERATION_IN_NAME.search(name)) and match[1] in busy:
+            continue
+        try:
+            if default_storage.get_modified_time(name) >= older_than:
+                continue
+        except FileNotFoundError:
+            continue  # its worker (or another sweeper) deleted it meanwhile
+        delete_file(name)
+        deleted.append(name)
+    return deleted

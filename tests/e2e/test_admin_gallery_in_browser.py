@@ -39,5 +39,5 @@ def test_the_image_changelist_is_a_gallery_staff_can_act_on(page: Page, django_u
     page.check("#result_list input.action-select")
     page.select_option("select[name=action]", "rebuild_thumbnails")
     page.click("button[name=index]")
-    expect(page.locator(".messagelist")).to_contain_text("Rebuilt 1 thumbnail(s).")
+    expect(page.locator(".messagelist")).to_contain_text("Queued 1 thumbnail(s) to be rebuilt by the worker.")
     assert GeneratedImage.objects.count() == 3

@@ -119,7 +119,7 @@ def test_rerun_thumbnails_rebuilds_missing_or_broken_ones(admin_client, alice):
         "action": "rebuild_thumbnails", "_selected_action": [image.pk, missing.pk],
     }, follow=True)
     html = response.content.decode()
-    assert "Rebuilt 1 thumbnail(s)." in html and f"#{missing.pk}" in html
+    assert "Queued 2 thumbnail(s) to be rebuilt by the worker." in html  # the test suite's tasks run at once
     with default_storage.open(image.thumbnail, "rb") as handle:
         thumb = Image.open(io.BytesIO(handle.read()))
     assert thumb.format == "WEBP" and thumb.size == (512, 256)

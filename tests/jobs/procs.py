@@ -22,6 +22,12 @@ def worker() -> None:
     call_command("db_worker", "--no-reload", "--no-startup-delay", "--interval", "0.1", "--worker-id", f"test-{os.getpid()}")
 
 
+def ops_worker(worker_id: str = "") -> None:
+    """`manage.py worker`, as ./run serve starts it: db_worker plus the heartbeat thread."""
+    call_command("worker", "--no-reload", "--no-startup-delay", "--interval", "0.1",
+                 "--worker-id", worker_id or f"test-{os.getpid()}")
+
+
 def rq_worker() -> None:
     """An RQ worker with `manage.py serve`'s own arguments (TASKS_BACKEND=rq)."""
     from imagegen_site.management.commands.serve import RQ_WORKER_ARGS
@@ -79,4 +85,4 @@ def report() -> None:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"worker": worker, "rq-worker": rq_worker, "users": users, "slow-job": slow_job, "report": report}[command](*args)
+    {"worker": worker, "ops-worker": ops_worker, "rq-worker": rq_worker, "users": users, "slow-job": slow_job, "report": report}[command](*args)

@@ -177,3 +177,41 @@ def test_scale_rq_sweeper_leaves_jobs_waiting_in_redis_alone(scale_pass, setting
     Generation.objects.filter(pk__in=[waiting.pk, later.pk]).update(queued_at=long_ago, next_attempt_at=long_ago)
     assert sweep(files=False).reenqueued == []
     assert scale_pass.llen("rq:queue:default") == 1
+
+
+@pytest.mark.scale
+@pytest.mark.django_db(transaction=True)
+def test_scale_rq_a_retry_after_is_scheduled_in_redis_and_run_by_the_scheduler(scale_pass, tmp_path, media_root):
+    """T46 on RQ: a 429 with Retry-After becomes an RQ job scheduled for then (not a sleeping worker, not a busy
+    loop); the rqworker's scheduler (--with-scheduler, as `serve` starts it) moves it to the queue when due."""
+    from images.models import Generation
+
+    c = rq_cluster(tmp_path, media_root)
+    try:
+        (c.slow / "rate_limited").write_text("2")  # the first call answers 429, Retry-After: 2
+        job = int(c.procs("slow-job", "alice", "a patient rq fox").strip())
+        c.start("rq-1", sys.executable, "-m", "tests.jobs.procs", "rq-worker")
+        waiting = wait_until(  # this test's own connection reads the shared database
+            lambda: Generation.objects.filter(pk=job, status="queued", attempts=1).exclude(next_attempt_at=None).first(),
+            timeout=30, what="the first attempt to be rate limited and scheduled again", logs=c.logs,
+        )
+        assert waiting.error_code == "provider_rate_limited"
+        first_call = float((c.slow / "calls.log").read_text().split()[1])
+        assert waiting.next_attempt_at.timestamp() >= first_call + 2  # never sooner than the provider asked
+        # In Redis: one job in RQ's scheduled registry, for when the row says; nothing waiting in the queue itself.
+        scheduled = scale_pass.zrange("rq:scheduled:default", 0, -1, withscores=True)
+        if scheduled:  # (unless the scheduler has already moved it: it was due)
+            ((_, due),) = scheduled
+            assert abs(due - waiting.next_attempt_at.timestamp()) < 1.5
+            assert scale_pass.llen("rq:queue:default") == 0
+        final = wait_until(
+            lambda: (r := c.report())["generations"][0]["status"] == "succeeded" and r,
+            timeout=30, what="the scheduler to enqueue the retry and the worker to run it", logs=c.logs,
+        )
+        assert final["generations"][0]["attempts"] == 2
+        assert final["images_per_generation"] == {str(job): 1} and final["violations"] == []
+        calls = [float(line.split()[1]) for line in (c.slow / "calls.log").read_text().splitlines()]
+        assert len(calls) == 2 and calls[1] >= waiting.next_attempt_at.timestamp() - 0.05  # run when due, not before
+        assert "Traceback" not in c.logs()
+    finally:
+        c.stop()

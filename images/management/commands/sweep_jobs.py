@@ -1,4 +1,4 @@
-"""Recover lost generation work: expired leases, lost enqueues, orphan files (images/jobs.py).
+"""Recover lost generation work: expired leases, lost enqueues, stale previews, orphan files (images/jobs.py).
 
 `./run` (the `serve` command) runs `sweep_jobs --loop`. On other machines run it next to the workers; several
 sweepers at once are safe, because every change is a compare-and-set on the job row.
@@ -49,8 +49,7 @@ class Command(BaseCommand):
             else:
                 if with_files:
                     files_due = time.monotonic() + FILES_EVERY_S
-                if (report.requeued or report.worker_lost or report.reenqueued or report.orphans_deleted
-                        or report.unsaved_deleted):
+                if report.changed_anything:
                     self.stdout.write(str(report), ending="\n")
                     self.stdout.flush()
             stop.wait(interval)
