@@ -37,6 +37,7 @@ def test_profile_option_names_a_profile():
     [
         ("/image", "Tell me what to draw"),
         ("/image   --ar 16:9", "Tell me what to draw"),
+        ("/image generate --ar 1:1", "Tell me what to draw"),
         ("/image a fox --zoom 2", "Unknown option --zoom"),
         ("/image a fox --n 9", "--n takes a number from 1 to 4"),
         ("/image a fox --n two", "--n takes a number"),

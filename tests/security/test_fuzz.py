@@ -73,7 +73,10 @@ def test_the_command_parser_accepts_or_names_the_problem(text):
 
 @FUZZ
 @given(
-    prompt=st.text(alphabet=st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=30),
+    # `/image help`, `/image gallery` and `/image generate <prompt>` are subcommands (seed 004): a prompt that is
+    # exactly one of those words is read as the subcommand, which test_commands.py pins; hypothesis does find them.
+    prompt=st.text(alphabet=st.characters(codec="ascii", categories=("L", "N")), min_size=1, max_size=30)
+    .filter(lambda p: p.lower() not in {"help", "gallery", "generate"}),
     n=st.integers(1, 4),
     seed=st.integers(0, 2**32 - 1),
     ar=st.sampled_from(["1:1", "16:9", "9:16", "4:3"]),
