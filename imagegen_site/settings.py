@@ -6,6 +6,7 @@ renderer. At scale: DATABASE_URL (PostgreSQL), REDIS_URL, S3 storage (see the RE
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -210,6 +211,9 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 # https://, not http://. Transitional (Django 5.x only; setting it warns once at start-up instead of on every form
 # built). Remove it with Django 6.0.
 FORMS_URLFIELD_ASSUME_HTTPS = True
+# Django warns that the transitional setting itself is deprecated (it goes in 6.0, where https is the default);
+# that is the plan, so the one line printed by every manage.py command is silenced.
+warnings.filterwarnings("ignore", message="The FORMS_URLFIELD_ASSUME_HTTPS transitional setting is deprecated")
 # Only when the reverse proxy overwrites X-Forwarded-Proto on every request; otherwise clients could claim https.
 if envbool("TRUST_X_FORWARDED_PROTO"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
