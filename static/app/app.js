@@ -70,6 +70,7 @@
 
     function grow() {
       input.style.height = "auto";
+      if (!input.value) return; // one row again: an empty box's scrollHeight counts its wrapped placeholder
       input.style.height = Math.min(input.scrollHeight, window.innerHeight * 0.4) + "px";
     }
     function scrollDown() { messages.scrollTop = messages.scrollHeight; }
@@ -85,6 +86,17 @@
         input.value = lastSent;
         grow();
       }
+    });
+
+    // An image card's Edit action (templates/images/_generation_card.html) starts an /edit of that very image
+    // (--image, chats/commands.py) and leaves the caret where the instruction goes.
+    messages.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest("[data-edit-image]");
+      if (!button) return;
+      input.value = "/edit --image " + button.dataset.editImage + " ";
+      grow();
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
     });
 
     composer.addEventListener("htmx:beforeRequest", function () {

@@ -52,6 +52,26 @@
     // Filters apply as soon as a choice changes; the search box applies on Enter.
     var filters = document.getElementById("filter-form");
     if (filters) {
+      // Below lg the filters are a folding panel (#gallery-filters): one that was open when a choice applied the
+      // filters opens again on the page that answers, so several choices in a row need no re-opening.
+      var panel = document.getElementById("gallery-filters");
+      var toggle = document.getElementById("filters-toggle");
+      var KEY = "imagegen.galleryFiltersOpen";
+      try {
+        if (panel && toggle && sessionStorage.getItem(KEY)) {
+          sessionStorage.removeItem(KEY);
+          panel.classList.add("show");
+          toggle.setAttribute("aria-expanded", "true");
+        }
+      } catch (e) { /* storage blocked: the panel starts closed */ }
+      filters.addEventListener("submit", function () {
+        // aria-expanded, not .show: Bootstrap adds .show only once the opening animation ends.
+        try {
+          if (toggle && toggle.offsetParent && toggle.getAttribute("aria-expanded") === "true") {
+            sessionStorage.setItem(KEY, "1");
+          }
+        } catch (e) { /* storage blocked */ }
+      });
       filters.addEventListener("change", function (event) {
         if (event.target.name !== "q") filters.requestSubmit();
       });

@@ -121,3 +121,39 @@ def test_bulk_select_and_delete(page: Page, django_user_model):
     page.click("button[value=delete]")
     expect(page.locator(".alert-success")).to_contain_text("Deleted 3 images.")
     assert not GeneratedImage.objects.exists()
+
+
+def test_on_a_phone_the_images_come_before_the_filters(page: Page, django_user_model, base_url):
+    from .ui import PHONE, Guard
+    from .ui import log_in as log_in_fast
+
+    ada = django_user_model.objects.create_user("ada", password="ada-pass-123")
+    fox = create_image(ada, prompt="a fox", data=image_bytes(colour=(200, 90, 30)))
+    create_image(ada, prompt="an owl", data=image_bytes(colour=(40, 90, 160)))
+    GeneratedImage.objects.filter(pk=fox.pk).update(is_favorite=True)
+    log_in_fast(page.context, base_url, ada)
+    page.set_viewport_size(PHONE)
+    guard = Guard(page, base_url)
+    page.goto("/gallery/")
+    # The first tile is on the first screen; the filters wait behind their button.
+    tile = page.locator(".gallery-item").first
+    expect(tile).to_be_visible()
+    assert tile.bounding_box()["y"] < PHONE["height"] - 100
+    expect(page.locator("#filter-form")).to_be_hidden()
+    page.click("#filters-toggle")
+    expect(page.locator("#id_favorites")).to_be_visible()
+
+    # A choice applies at once; the panel is open again on the answer, with a way back to everything.
+    page.check("#id_favorites")
+    page.wait_for_url("**favorites=1**")
+    expect(page.locator(".gallery-item")).to_have_count(1)
+    expect(page.locator("#id_sort")).to_be_visible()
+    expect(page.locator("#filters-toggle")).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#filters-toggle")).to_contain_text("Filters on")
+    page.select_option("#id_sort", "oldest")
+    page.wait_for_url("**sort=oldest**")
+    expect(page.locator("#id_sort")).to_have_value("oldest")
+    page.get_by_role("link", name="Clear filters").click()
+    expect(page.locator(".gallery-item")).to_have_count(2)
+    expect(page.locator("#filter-form")).to_be_hidden()  # a fresh visit starts folded
+    guard.check("gallery on a phone")

@@ -9,7 +9,7 @@ from chats.models import Chat, Message
 from images.models import Generation
 from tests.images.conftest import create_image, image_bytes
 
-from .ui import DESKTOP, PHONE, Guard, axe_violations, log_in, shot, wait_images
+from .ui import COLOUR_RULES, DESKTOP, PHONE, Guard, axe_violations, log_in, shot, wait_images
 
 pytestmark = pytest.mark.browser
 
@@ -48,25 +48,31 @@ def pages(things) -> list[tuple[str, str, str]]:
     ]
 
 
-@pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_every_page_is_accessible_clean_and_fits(width, page: Page, django_user_model, base_url, tmp_path):
+# Dark runs only axe's colour rules: the structure is the light run's (ui.COLOUR_RULES).
+@pytest.mark.parametrize(("width", "scheme"), [("desktop", "light"), ("phone", "light"), ("desktop", "dark"),
+                                               ("phone", "dark")])
+def test_every_page_is_accessible_clean_and_fits(width, scheme, browser: Browser, django_user_model, base_url,
+                                                 tmp_path):
     ada = django_user_model.objects.create_user("ada", password="ada-pass-123")
     things = make_things(ada)
-    log_in(page.context, base_url, ada)
-    page.set_viewport_size(PHONE if width == "phone" else DESKTOP)
+    context = browser.new_context(viewport=PHONE if width == "phone" else DESKTOP, color_scheme=scheme,
+                                  base_url=base_url)
+    log_in(context, base_url, ada)
+    page = context.new_page()
     guard = Guard(page, base_url)
     failures = []
     for name, path, ready in pages(things):
         page.goto(path)
         expect(page.locator(ready).first).to_be_visible()
         wait_images(page, "main img:not([loading=lazy])")
-        for violation in axe_violations(page):
+        for violation in axe_violations(page, COLOUR_RULES if scheme == "dark" else None):
             failures.append(f"{name}: {violation}")
         overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         if overflow > 0:
             failures.append(f"{name}: {overflow}px wider than the {width} screen")
-        shot(page, tmp_path, f"{name}-{width}.png")
+        shot(page, tmp_path, f"{name}-{width}-{scheme}.png")
         guard.check(name)
+    context.close()
     assert not failures, "\n".join(failures)
 
 

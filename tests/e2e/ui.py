@@ -52,15 +52,22 @@ class Guard:
         assert not problems, f"{where}: {problems}"
 
 
-def axe_violations(page: Page) -> list[str]:
-    """Serious and critical axe-core violations on the page as it is now (WCAG 2.1 A/AA rules and best practice)."""
+# The rules a colour theme can change: enough for a page already scanned in full in the other theme, at half the time.
+COLOUR_RULES = ("color-contrast", "link-in-text-block")
+
+
+def axe_violations(page: Page, rules: tuple[str, ...] | None = None) -> list[str]:
+    """Serious and critical axe-core violations on the page as it is now (WCAG 2.1 A/AA rules and best practice),
+    or only those of `rules`."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP does not apply
-    results = page.evaluate("""async () => {
-        const r = await axe.run(document, {resultTypes: ['violations']});
+    results = page.evaluate("""async (rules) => {
+        const options = {resultTypes: ['violations']};
+        if (rules) options.runOnly = {type: 'rule', values: rules};
+        const r = await axe.run(document, options);
         return r.violations.filter(v => ['serious', 'critical'].includes(v.impact)).map(v =>
             `${v.id} (${v.impact}): ${v.help} -> ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')}`);
-    }""")
+    }""", list(rules) if rules else None)
     return results
 
 
