@@ -2,6 +2,11 @@
 
 It is a placeholder, not AI: colours come from the prompt's words, the layout from a seeded RNG. The same prompt,
 seed and size always give the same bytes (the PNG encoder writes no timestamps).
+
+Edits work offline too, so `/edit make it darker` does something with no key: the instruction's words pick plain
+image operations (darker, black and white, sepia, a colour tint, mirror, blur, pixel art, …), and words it does not
+know are drawn as shapes like a new sketch's, so every edit visibly changes the image. The card's warning lists what
+was applied.
 """
 
 from __future__ import annotations
@@ -13,9 +18,9 @@ import math
 import random
 import re
 
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-from .base import Capabilities, ImageRequest, Provider, ProviderImage, ProviderResult
+from .base import Capabilities, ImageRequest, Provider, ProviderError, ProviderImage, ProviderResult
 
 # Pixel sizes per aspect ratio, about one megapixel, multiples of 64 (what SDXL-class models use too).
 ASPECT_SIZES = {
@@ -137,19 +142,110 @@ def render(prompt: str, seed: int, width: int, height: int) -> bytes:
     if any(w in ("sketch", "pencil", "drawing", "charcoal") for w in words):
         img = img.convert("L").filter(ImageFilter.CONTOUR).convert("RGB")
 
-    # An honest label in the image itself, so a downloaded file never passes for AI output.
-    label = f"offline sketch · seed {seed}"
+    return png_with_label(img, f"offline sketch · seed {seed}")
+
+
+def png_with_label(img: Image.Image, label: str) -> bytes:
+    """An honest label in the image itself, so a downloaded file never passes for AI output."""
+    width, height = img.size
     font = ImageFont.load_default(size=max(12, height // 48))
     ldraw = ImageDraw.Draw(img)
     box = ldraw.textbbox((0, 0), label, font=font)
+    # At least as wide as the longest sketch label, so an edit's label hides the one it was made from.
+    right = max(box[2], ldraw.textbbox((0, 0), "offline sketch · seed 2147483647", font=font)[2])
     pad = max(4, height // 160)
     x0, y0 = pad, height - (box[3] - box[1]) - 3 * pad
-    ldraw.rectangle([x0 - pad, y0 - pad, x0 + box[2] + pad, height - pad], fill=(0, 0, 0))
+    ldraw.rectangle([x0 - pad, y0 - pad, x0 + right + pad, height - pad], fill=(0, 0, 0))
     ldraw.text((x0, y0 - box[1]), label, fill=(255, 255, 255), font=font)
-
     out = io.BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()
+
+
+def _tint(img: Image.Image, colour: tuple[int, int, int], amount: float) -> Image.Image:
+    return Image.blend(img, Image.new("RGB", img.size, colour), amount)
+
+
+def _sepia(img: Image.Image) -> Image.Image:
+    return ImageOps.colorize(ImageOps.grayscale(img), black=(40, 26, 13), white=(255, 240, 205))
+
+
+def _pixelate(img: Image.Image) -> Image.Image:
+    width, height = img.size
+    small = img.resize((max(1, width // 16), max(1, height // 16)), Image.Resampling.BILINEAR)
+    return small.resize((width, height), Image.Resampling.NEAREST)
+
+
+# Instruction words → (what the card says was applied, the operation). Checked in this order; each applies once.
+EDIT_OPERATIONS: list[tuple[tuple[str, ...], str, object]] = [
+    (("darker", "dark", "night", "dim", "gloomy", "moody"), "darker", lambda im: ImageEnhance.Brightness(im).enhance(0.6)),
+    (("brighter", "bright", "lighter", "light", "day", "daylight", "sunny"), "brighter",
+     lambda im: ImageEnhance.Brightness(im).enhance(1.35)),
+    (("sepia", "vintage", "old", "antique"), "sepia", _sepia),
+    (("grayscale", "greyscale", "monochrome", "mono", "bw"), "black and white", lambda im: ImageOps.grayscale(im).convert("RGB")),
+    (("warmer", "warm", "golden"), "warmer", lambda im: _tint(im, (255, 150, 60), 0.18)),
+    (("cooler", "cool", "cold", "icy", "frozen"), "cooler", lambda im: _tint(im, (70, 130, 255), 0.18)),
+    (("contrast", "punchy", "dramatic"), "more contrast", lambda im: ImageEnhance.Contrast(im).enhance(1.4)),
+    (("vivid", "saturated", "colourful", "colorful", "vibrant"), "more colour",
+     lambda im: ImageEnhance.Color(im).enhance(1.6)),
+    (("faded", "muted", "desaturated", "washed"), "muted", lambda im: ImageEnhance.Color(im).enhance(0.45)),
+    (("watercolour", "watercolor", "painting", "painted", "soft", "dreamy"), "soft painting",
+     lambda im: im.filter(ImageFilter.GaussianBlur(3)).filter(ImageFilter.SMOOTH_MORE)),
+    (("blur", "blurry", "blurred", "fog", "foggy", "misty"), "blur", lambda im: im.filter(ImageFilter.GaussianBlur(6))),
+    (("sharper", "sharpen", "sharp", "crisp"), "sharper", lambda im: im.filter(ImageFilter.SHARPEN)),
+    (("sketch", "pencil", "drawing", "charcoal"), "pencil sketch",
+     lambda im: im.convert("L").filter(ImageFilter.CONTOUR).convert("RGB")),
+    (("pixel", "pixelated", "pixelart", "8bit", "retro"), "pixel art", _pixelate),
+    (("invert", "inverted", "negative"), "colour negative", ImageOps.invert),
+    (("mirror", "mirrored", "flip", "flipped"), "mirrored", ImageOps.mirror),
+    (("upside",), "upside down", ImageOps.flip),
+]
+EDIT_WORDS = {word for words, _label, _op in EDIT_OPERATIONS for word in words}
+# Colour names that tint the whole image ("make it purple"); other named things ("lighthouse") are drawn.
+TINT_COLOURS = {"red", "crimson", "orange", "amber", "gold", "yellow", "green", "teal", "blue", "purple", "violet",
+                "lavender", "pink", "rose", "brown", "silver", "grey", "gray"}
+# Words that say how to edit but draw nothing ("make it …", "add a …").
+FILLER_WORDS = {"make", "it", "the", "and", "more", "less", "add", "with", "into", "turn", "please", "image", "picture",
+                "photo", "this", "that", "look", "like", "some", "than", "very", "bit", "little", "change", "down",
+                "white", "black", "style", "version", "colour", "color", "colors", "colours", "tone", "toned", "side"}
+
+
+def edit_image(data: bytes, instruction: str, seed: int, max_side: int) -> tuple[bytes, list[str]]:
+    """The offline edit of one input image: operations the instruction names, then its other words as shapes.
+    Returns PNG bytes and the names of what was applied."""
+    words = [w.lower() for w in WORD.findall(instruction)]
+    with Image.open(io.BytesIO(data)) as source:
+        img = source.convert("RGB")
+    if max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    applied = []
+    if "black" in words and "white" in words and not any(w in words for w in ("grayscale", "greyscale", "monochrome")):
+        words.append("monochrome")
+    for triggers, label, operation in EDIT_OPERATIONS:
+        if any(w in triggers for w in words):
+            img = operation(img)
+            applied.append(label)
+    colours = [w for w in words if w in TINT_COLOURS]
+    if colours and not any(label in applied for label in ("black and white", "sepia")):
+        img = _tint(img, NAMED_COLOURS[colours[0]], 0.22)
+        applied.append(f"{colours[0]} tint")
+    extra = [w for w in words if len(w) > 3 and w not in EDIT_WORDS | FILLER_WORDS | TINT_COLOURS]
+    if extra or not applied:
+        img = _draw_word_shapes(img, extra or words or ["edit"], random.Random(f"{seed}|{instruction}"))
+        applied.append("shapes for " + ", ".join(extra[:6]) if extra else "shapes")
+    return png_with_label(img, f"offline edit · seed {seed}"), applied
+
+
+def _draw_word_shapes(img: Image.Image, words: list[str], rng: random.Random) -> Image.Image:
+    width, height = img.size
+    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    odraw = ImageDraw.Draw(overlay)
+    for word in words[:8]:
+        colour = word_colour(word) + (rng.randint(150, 220),)
+        x, y = rng.uniform(0.1, 0.9) * width, rng.uniform(0.15, 0.85) * height
+        s = min(width, height) * rng.uniform(0.05, 0.12)
+        odraw.ellipse([x - s, y - s, x + s, y + s], fill=colour, outline=(255, 255, 255, 200), width=max(1, int(s // 12)))
+    return Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")
 
 
 class OfflineProvider(Provider):
@@ -157,6 +253,7 @@ class OfflineProvider(Provider):
     label = "Offline sketch (built in)"
     disclaimer = "Offline sketch – placeholder, not AI"
     capabilities = Capabilities(
+        edit=True,
         n_max=4,
         aspect_ratios=tuple(ASPECT_SIZES),
         models=("sketch-v1",),
@@ -176,4 +273,19 @@ class OfflineProvider(Provider):
         warnings = []
         if request.negative_prompt:
             warnings.append("The offline sketch ignores the negative prompt.")
+        return ProviderResult(images=images, model="sketch-v1", warnings=warnings, cost_usd=0.0)
+
+    def edit(self, request: ImageRequest) -> ProviderResult:
+        if not request.input_images:
+            raise ProviderError("An edit needs an input image.", code="validation_error")
+        (data, _mime), *rest = request.input_images
+        base_seed = request.seed if request.seed is not None else random.SystemRandom().randrange(2**31)
+        images, applied = [], []
+        for i in range(request.n):
+            seed = (base_seed + i) % 2**31
+            png, applied = edit_image(data, request.prompt, seed, self.capabilities.max_side)
+            images.append(ProviderImage(data=png, mime_type="image/png", seed=seed))
+        warnings = [f"Offline edit (not AI): {', '.join(applied)}."]
+        if rest:
+            warnings.append("The offline edit uses the first input image only.")
         return ProviderResult(images=images, model="sketch-v1", warnings=warnings, cost_usd=0.0)

@@ -234,13 +234,14 @@ def test_edit_sends_the_parent_image_to_the_provider(alice_client, chat, editing
     assert [r.prompt for r in EditingFake.edits] == ["make it darker", "make it brighter"]
 
 
-def test_edit_with_a_provider_that_cannot_edit_names_those_that_can(alice_client, chat,
+def test_edit_with_a_provider_that_cannot_edit_names_those_that_can(alice, alice_client, chat, fake_provider,
                                                                      django_capture_on_commit_callbacks):
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)  # generate-only
     post(alice_client, chat, "/image a red fox", django_capture_on_commit_callbacks)
     post(alice_client, chat, "/edit make it darker", django_capture_on_commit_callbacks)
     card = chat.messages.filter(role="assistant").last()
     assert card.kind == "error" and "cannot edit images" in card.content
-    assert "OpenAI" in card.content and "Google Gemini" in card.content
+    assert "OpenAI" in card.content and "Google Gemini" in card.content and "Offline" in card.content
     assert Generation.objects.count() == 1
 
 
@@ -279,3 +280,16 @@ def test_a_phrase_request_through_the_api_starts_a_generation(alice_api, chat, d
         response = alice_api.post(reverse("api:chat-messages", args=[chat.pk]),
                                   {"content": "draw me a lighthouse in a storm"}, format="json")
     assert response.status_code == 202 and Generation.objects.get(pk=response.json()["generation"])
+
+
+def test_edit_works_out_of_the_box_on_the_offline_renderer(alice_client, chat, django_capture_on_commit_callbacks):
+    """No key, no profile: /image then /edit both run on the built-in renderer, and the card says what it did."""
+    post(alice_client, chat, "/image a red fox --seed 4", django_capture_on_commit_callbacks)
+    parent = GeneratedImage.objects.get()
+    post(alice_client, chat, "/edit make it darker", django_capture_on_commit_callbacks)
+    edit = Generation.objects.get(parameters__edit_of=parent.pk)
+    assert edit.status == "succeeded" and edit.provider == "offline", edit.error_message
+    child = edit.images.get()
+    assert (child.width, child.height) == (parent.width, parent.height) and child.sha256 != parent.sha256
+    page = alice_client.get(chat.get_absolute_url()).content.decode()
+    assert "Offline edit (not AI): darker." in page

@@ -2,9 +2,10 @@
 `/edit --image <id> `), then a plain `/edit …` of the chat's latest image; each edit is a new card that says it is an
 edit and links to the image it started from, and the provider was handed that very image.
 
-The built-in offline renderer cannot edit, so the default profile here is an editing provider registered for the test
-(the live server runs in this process and the suite's task backend runs the job inside the request): it draws like
-the offline renderer and answers an edit with the colour negative of the image it was given.
+The first test's default profile is an editing provider registered for the test (the live server runs in this process
+and the suite's task backend runs the job inside the request): it answers an edit with the colour negative of the
+image it was given, so the test can prove which bytes the provider received. The second runs on the embedded default,
+the built-in offline renderer, which edits with plain image operations.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ def test_edit_an_image_from_the_chat(editor, page: Page, django_user_model, base
     guard.check("edit")
 
 
-def test_edit_with_the_offline_renderer_says_which_providers_can(page: Page, django_user_model, base_url):
+def test_edit_on_the_offline_renderer_with_no_key(page: Page, django_user_model, base_url):
+    """The embedded default: no key, no profile. /edit before any image says so; after one, the built-in renderer
+    edits it and the card names what it did."""
     ada = django_user_model.objects.create_user("ada", password="ada-pass-123")
     chat = Chat.objects.create(owner=ada, title="Foxes")
     log_in(page.context, base_url, ada)
@@ -128,12 +131,18 @@ def test_edit_with_the_offline_renderer_says_which_providers_can(page: Page, dja
     send(page, "/edit make it darker")
     expect(page.locator(".error-card")).to_contain_text("no image in this chat to edit yet")
     send(page, "/image a red fox")
-    expect(page.locator(".gen-succeeded")).to_be_visible(timeout=15_000)
+    cards = page.locator(".gen-succeeded")
+    expect(cards).to_have_count(1, timeout=15_000)
+    parent = GeneratedImage.objects.get()
     page.locator(".gen-image").hover()
     page.click("[data-edit-image]")
     page.keyboard.type("make it darker")
     page.keyboard.press("Enter")
-    refusal = page.locator(".error-card").nth(1)
-    expect(refusal).to_contain_text("cannot edit images")
-    expect(refusal).to_contain_text("--profile")
+    expect(cards).to_have_count(2, timeout=15_000)
+    edited_card = cards.nth(1)
+    expect(edited_card).to_contain_text("Offline edit (not AI): darker.")
+    expect(edited_card.locator(".edit-of a")).to_have_text(f"image #{parent.pk}")
+    wait_images(page, ".gen-image img")
+    edited = GeneratedImage.objects.exclude(pk=parent.pk).get()
+    assert sum(centre_pixel(edited)) < sum(centre_pixel(parent))
     guard.check("offline edit")
