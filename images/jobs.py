@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import previews
+from . import previews, storage
 from .models import GeneratedImage, Generation
 
 logger = logging.getLogger(__name__)
@@ -209,18 +209,9 @@ def _rq_waiting_generation_ids() -> set[int]:
 
 
 def stored_files() -> list[str]:
-    """Every image and thumbnail name under images/ (images/<owner>/img_… and images/<owner>/thumbs/img_…)."""
-    names = []
-    try:
-        owners, _ = default_storage.listdir("images")
-    except FileNotFoundError:
-        return []
-    for owner in owners:
-        subdirs, files = default_storage.listdir(f"images/{owner}")
-        names += [f"images/{owner}/{name}" for name in files]
-        if "thumbs" in subdirs:
-            names += [f"images/{owner}/thumbs/{name}" for name in default_storage.listdir(f"images/{owner}/thumbs")[1]]
-    return names
+    """Every image and thumbnail name under images/, in both layouts (images/storage.py): the sharded
+    images/<owner>/<xx>/<sha256>.<ext> and images/<owner>/thumbs/<xx>/… as well as the older images/<owner>/img_…"""
+    return list(storage.walk("images"))
 
 
 def unreferenced_files(*, older_than: datetime) -> list[str]:

@@ -215,7 +215,8 @@ class GeneratedImage(models.Model):
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField(default=0)
-    # Storage names, content-addressed: images/<owner id>/img_<16 hex of sha256>.<ext>
+    # Storage names, content-addressed (images/storage.py): images/<owner id>/<sha256[:2]>/<sha256>.<ext>, or
+    # images/<owner id>/img_<16 hex of sha256>.<ext> for rows made before that layout.
     file = models.CharField(max_length=255)
     thumbnail = models.CharField(max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
@@ -268,7 +269,10 @@ class GeneratedImage(models.Model):
 
     @property
     def download_name(self) -> str:
-        return self.file.rsplit("/", 1)[-1]
+        # The same short name for both storage layouts (a 64-hex stored name is no name to save a file as); the
+        # extension comes from the type, so nothing of a tampered `file` reaches a Content-Disposition header.
+        ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(self.mime_type, "png")
+        return f"img_{self.sha256[:16]}.{ext}"
 
 
 class UsageLimit(models.Model):

@@ -12,6 +12,10 @@ A preview lives as long as its attempt. The worker discards it when the provider
 instead, the sweeper (images/jobs.py) clears it with the job's requeue, fallback or worker_lost, and `prune_stale`
 removes what is left: previews on finished jobs, and files no row names (a worker killed between saving a picture
 and recording it).
+
+Names (SECURITY.md T30; the same rule as images/storage.py): previews/<owner id>/gen_<generation id>_<sha256>.webp,
+the full digest of the small WEBP written, so PREVIEW_NAME matches every name written and nothing the provider sends
+takes part. Files named before that (…_<12 hex>.webp) live only as long as their attempt; prune_stale takes any name.
 """
 
 from __future__ import annotations
@@ -37,11 +41,19 @@ MIN_INTERVAL_S = 0.5  # at most two row updates a second per generation, unless 
 
 
 _GENERATION_IN_NAME = re.compile(r"/gen_(\d+)_")
+PREVIEW_NAME = re.compile(r"^previews/\d+/gen_\d+_[0-9a-f]{64}\.webp$", re.ASCII)  # use with fullmatch
+_OLDER_PREVIEW_NAME = re.compile(r"^previews/\d+/gen_\d+_[0-9a-f]{12}\.webp$", re.ASCII)  # an attempt under way
+
+
+def is_preview_name(name: str) -> bool:
+    """A name this module writes (or wrote before the full digest): the only names the preview route reads."""
+    return bool(PREVIEW_NAME.fullmatch(name) or _OLDER_PREVIEW_NAME.fullmatch(name))
 
 
 def preview_name(generation: Generation, data: bytes) -> str:
     # A new name per picture: the card's <img> URL changes with it, so no browser cache shows a stale frame.
-    return f"previews/{generation.owner_id}/gen_{generation.pk}_{hashlib.sha256(data).hexdigest()[:12]}.webp"
+    # Two ints and a hex digest: always a PREVIEW_NAME (tests/security/test_images.py T30 checks every one written).
+    return f"previews/{int(generation.owner_id)}/gen_{int(generation.pk)}_{hashlib.sha256(data).hexdigest()}.webp"
 
 
 def preview_webp(data: bytes) -> bytes:

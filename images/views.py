@@ -10,9 +10,10 @@ from django.views.decorators.http import require_GET, require_POST
 from imagegen_site.ratelimits import RateLimited, check_generate_rate
 from imagegen_site.storage_config import MEDIA_LINK_MAX_AGE_S
 
-from . import delivery
+from . import delivery, previews
 from .models import GeneratedImage, Generation
 from .services import GenerationRequestError, generation_cancel, generation_retry
+from .storage import is_stored_name
 
 
 def _serve(request: HttpRequest, image: GeneratedImage, kind: delivery.Kind, *,
@@ -20,6 +21,8 @@ def _serve(request: HttpRequest, image: GeneratedImage, kind: delivery.Kind, *,
     """The file, to a caller whose right to it was checked. A browser may reuse it for `max_age` seconds (the link
     lifetime, or what is left of a signed link); after that it asks again, and an unchanged file is a 304."""
     download = bool(request.GET.get("download"))
+    if not is_stored_name(delivery.storage_name(image, kind)):
+        raise Http404  # a damaged or hand-edited row (SECURITY.md T30): never handed to the storage, on disk or S3
     if delivery.uses_presigned_urls():
         # S3: the owner was checked by the caller; hand over a presigned URL valid for five minutes.
         response = HttpResponseRedirect(delivery.presigned_url(image, kind, download=download))
@@ -143,7 +146,7 @@ def generation_retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 def generation_preview(request: HttpRequest, pk: int) -> HttpResponse:
     """The latest partial image of the owner's running generation (a small WEBP; images/previews.py)."""
     generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
-    if not generation.preview:
+    if not previews.is_preview_name(generation.preview):  # none, or a damaged row (SECURITY.md T30)
         raise Http404
     try:
         handle = default_storage.open(generation.preview, "rb")

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from images import delivery
 from images.models import GeneratedImage, Tag
+from images.storage import is_stored_name
 from images.views import image_headers
 
 from . import services
@@ -51,8 +52,11 @@ def _serve_shared(request: HttpRequest, token: str, image_id: int, kind: deliver
     """Bytes streamed through this view even on S3 (no presigned redirect that would outlive a revoke)."""
     share = services.active_share(token)
     image = services.shared_image(share, image_id)
+    name = delivery.storage_name(image, kind)
+    if not is_stored_name(name):
+        raise Http404  # a damaged or hand-edited row (SECURITY.md T30): never handed to the storage
     try:
-        handle = default_storage.open(delivery.storage_name(image, kind), "rb")
+        handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise Http404 from None
     content_type = "image/webp" if kind == "thumb" else image.mime_type

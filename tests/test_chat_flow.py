@@ -25,8 +25,7 @@ def test_image_command_makes_an_offline_image_shown_in_the_chat(alice_client, ch
     assert generation.status == "succeeded", generation.error_message
     assert generation.provider == "offline"
     image = GeneratedImage.objects.get()
-    assert image.file.startswith(f"images/{chat.owner_id}/img_") and image.file.endswith(".png")
-    assert image.file == f"images/{chat.owner_id}/img_{image.sha256[:16]}.png"
+    assert image.file == f"images/{chat.owner_id}/{image.sha256[:2]}/{image.sha256}.png"
 
     page = alice_client.get(chat.get_absolute_url())
     html = page.content.decode()

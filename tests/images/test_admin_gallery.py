@@ -124,7 +124,8 @@ def test_rerun_thumbnails_rebuilds_missing_or_broken_ones(admin_client, alice):
         thumb = Image.open(io.BytesIO(handle.read()))
     assert thumb.format == "WEBP" and thumb.size == (512, 256)
     image.refresh_from_db()
-    assert image.thumbnail == f"images/{alice.pk}/thumbs/img_{image.sha256[:16]}.webp"  # the same name, in place
+    # The same name, in place.
+    assert image.thumbnail == f"images/{alice.pk}/thumbs/{image.sha256[:2]}/{image.sha256}.webp"
 
 
 def test_the_generation_changelist_shows_cost_and_filters_by_status_and_cost_source(admin_client, alice):

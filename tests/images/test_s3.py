@@ -3,7 +3,7 @@
 import re
 import socket
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from io import StringIO
 from urllib.parse import parse_qs, urlsplit
@@ -91,15 +91,62 @@ def test_round_trip_through_presigned_urls(s3, moto_endpoint, alice, alice_clien
     download = alice_client.get(reverse("image-download", args=[image.pk]), {"as": "png"})
     assert download.status_code == 200 and b"s3 fox" in download.content
 
-    # Delete removes the objects; the orphan command works on S3 too.
-    s3.put_object(Bucket=BUCKET, Key=f"images/{alice.pk}/img_{'c' * 16}.png", Body=b"stray")
+    # Delete removes the objects; the orphan command works on S3 too, on both name layouts.
+    strays = [f"images/{alice.pk}/img_{'c' * 16}.png", f"images/{alice.pk}/cc/{'c' * 64}.png",
+              f"images/{alice.pk}/thumbs/cc/{'c' * 64}.webp"]
+    for key in strays:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"stray")
     out = StringIO()
     call_command("media_orphans", "--min-age", "0", "--delete", stdout=out)
-    assert f"deleted images/{alice.pk}/img_{'c' * 16}.png" in out.getvalue() and "0 missing" in out.getvalue()
+    assert all(f"deleted {key}" in out.getvalue() for key in strays) and "0 missing" in out.getvalue()
     with django_capture_on_commit_callbacks(execute=True):
         alice_client.post(reverse("gallery-delete", args=[image.pk]))
     assert not GeneratedImage.objects.exists()
     assert s3.list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
+
+
+def test_both_layouts_on_s3_one_listing_serves_sweeps_and_keeps_old_rows(s3, alice, alice_client, make_image,
+                                                                         monkeypatch):
+    from images.jobs import delete_orphan_files
+    from images.storage import walk
+
+    new = make_image(alice)
+    old = make_image(alice)  # moved to the previous layout's names, as a row made before it would be
+    legacy = {"file": f"images/{alice.pk}/img_{old.sha256[:16]}.png",
+              "thumbnail": f"images/{alice.pk}/thumbs/img_{old.sha256[:16]}.webp"}
+    for field, key in legacy.items():
+        s3.copy_object(Bucket=BUCKET, Key=key, CopySource={"Bucket": BUCKET, "Key": getattr(old, field)})
+        s3.delete_object(Bucket=BUCKET, Key=getattr(old, field))
+    GeneratedImage.objects.filter(pk=old.pk).update(**legacy)
+    strays = [f"images/{alice.pk}/img_{'d' * 16}.png", f"images/{alice.pk}/thumbs/img_{'d' * 16}.webp",
+              f"images/{alice.pk}/dd/{'d' * 64}.webp", f"images/{alice.pk}/thumbs/dd/{'d' * 64}.webp"]
+    for key in strays:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"stray")
+    s3.put_object(Bucket=BUCKET, Key="previews/1/not-listed.webp", Body=b"elsewhere")
+
+    # One flat listing of the prefix: folder by folder would be a LIST per shard.
+    monkeypatch.setattr(MediaS3Storage, "listdir", lambda self, name: pytest.fail(f"listdir({name!r})"))
+    kept = [new.file, new.thumbnail, *legacy.values()]
+    assert sorted(walk("images")) == sorted(kept + strays)
+    with time_machine.travel(datetime.now(timezone.utc) + timedelta(days=3)):
+        assert sorted(delete_orphan_files()) == sorted(strays)
+    assert sorted(walk("images")) == sorted(kept)
+
+    response = alice_client.get(reverse("image-file", args=[old.pk]))
+    assert response.status_code == 302 and f"/{legacy['file']}?" in response["Location"]
+    assert requests.get(response["Location"], timeout=10).status_code == 200
+
+
+def test_walk_strips_the_storages_key_prefix(s3, moto_endpoint, settings):
+    from images.storage import walk
+
+    settings.STORAGES = {**settings.STORAGES, "default": s3_storage(BUCKET, endpoint_url=moto_endpoint,
+                                                                     region="us-east-1", prefix="media")}
+    key = f"images/1/ab/{'ab' * 32}.png"
+    s3.put_object(Bucket=BUCKET, Key=f"media/{key}", Body=b"x")
+    s3.put_object(Bucket=BUCKET, Key="media/images/", Body=b"")  # a folder marker some S3 tools create
+    s3.put_object(Bucket=BUCKET, Key=f"images/2/ab/{'ab' * 32}.png", Body=b"outside the prefix")
+    assert list(walk("images")) == [key] and default_storage.exists(key)
 
 
 def amz(url: str) -> dict[str, str]:

@@ -61,8 +61,9 @@ def test_delivered_twice_the_task_changes_nothing_the_second_time(alice, media_r
     default_storage.save(image.thumbnail, ContentFile(b"a broken thumbnail"))  # overwritten in place
     assert rebuild_thumbnails.call([image.pk, same_bytes.pk]) == {"rebuilt": 2, "missing": [], "refused": []}
     assert thumb_size(image.thumbnail) == (512, 512)
-    thumbs = sorted(p.name for p in (media_root / "images" / str(alice.pk) / "thumbs").iterdir())
-    assert thumbs == [image.thumbnail.rsplit("/", 1)[1]]  # one file, under its content name (no _AbCdEf1 copy)
+    thumbs = (media_root / "images" / str(alice.pk) / "thumbs").rglob("*.*")
+    thumbs = sorted(p.relative_to(media_root).as_posix() for p in thumbs)
+    assert thumbs == [image.thumbnail]  # one file, under its content name (no _AbCdEf1 copy)
 
     writes = []
     monkeypatch.setattr(FileSystemStorage, "save", lambda self, name, *a, **k: writes.append(name))
@@ -83,7 +84,8 @@ def test_the_task_only_touches_the_owners_own_files(alice, bob):
     reads_alices = create_image(bob, prompt="points at alice's original")
     GeneratedImage.objects.filter(pk=reads_alices.pk).update(file=alices.file)
     escapes = create_image(bob, prompt="climbs out of its folder")
-    GeneratedImage.objects.filter(pk=escapes.pk).update(file=f"images/{bob.pk}/../{alice.pk}/{alices.file.rsplit('/')[-1]}")
+    GeneratedImage.objects.filter(pk=escapes.pk).update(
+        file=alices.file.replace(f"images/{alice.pk}/", f"images/{bob.pk}/../{alice.pk}/"))
 
     result = rebuild_thumbnails.call([bobs.pk, reads_alices.pk, escapes.pk])
 
@@ -91,7 +93,7 @@ def test_the_task_only_touches_the_owners_own_files(alice, bob):
     with default_storage.open(alices.thumbnail, "rb") as handle:
         assert handle.read() == alices_thumb  # alice's thumbnail untouched
     bobs.refresh_from_db()
-    assert bobs.thumbnail == f"images/{bob.pk}/thumbs/img_{bobs.sha256[:16]}.webp"  # bob's own folder
+    assert bobs.thumbnail == f"images/{bob.pk}/thumbs/{bobs.sha256[:2]}/{bobs.sha256}.webp"  # bob's own folder
     assert thumb_size(bobs.thumbnail) == (256, 512)
     for image in (reads_alices, escapes):  # leave the invariants holding (T50)
         GeneratedImage.objects.filter(pk=image.pk).update(file=image.file)

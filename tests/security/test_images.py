@@ -5,29 +5,45 @@ The sanitiser is images/imaging.py; the job path is images/services.generation_r
 """
 
 import base64
+import dataclasses
+import hashlib
 import io
 import re
 import tracemalloc
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import responses
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.urls import reverse
 from PIL import Image, ImageFile, PngImagePlugin
 
 from chats.models import Chat
-from images import imaging
+from imagegen_site import http as safe_http
+from images import delivery, imaging, previews, storage
 from images.models import GeneratedImage, Generation
 from images.providers import ProviderError, ProviderImage, ProviderResult
+from images.providers.base import ImageRequest
+from images.providers.comfyui import ComfyUIProvider
 from images.providers.common import b64_image
 from images.services import GenerationRequestError, generation_run, generation_start, validate_options
+from images.uploads import image_import, image_upload
 from profiles.models import ImageProfile
+from sharing.services import share_create
 from tests.fakes import png_bytes
 
 from .helpers import animation, encoded, gif_header, jpeg_markers, png_bomb, png_chunks, riff_chunks
 
 MiB = 1024 * 1024
-STORED_NAME = re.compile(r"^images/\d+/img_[0-9a-f]{16}\.(png|jpg|webp)$")
-THUMB_NAME = re.compile(r"^images/\d+/thumbs/img_[0-9a-f]{16}\.webp$")
+# SECURITY.md T30's pattern, plus jpg: the sanitiser keeps a JPEG original as JPEG (images/imaging.py FORMATS).
+# Literals here, not imported: loosening images/storage.py must fail these tests. Always used with fullmatch.
+STORED_NAME = re.compile(r"^images/\d+/[0-9a-f]{2}/[0-9a-f]{64}\.(png|webp|jpg)$", re.ASCII)
+THUMB_NAME = re.compile(r"^images/\d+/thumbs/[0-9a-f]{2}/[0-9a-f]{64}\.webp$", re.ASCII)
+PREVIEW_NAME = re.compile(r"^previews/\d+/gen_\d+_[0-9a-f]{64}\.webp$", re.ASCII)
+# The T30 list, and the same ideas in other spellings.
+HOSTILE_NAMES = ["../../x.png", "..%2f..%2fx.png", "C:\\x.png", "x.png\x00.py", "/etc/passwd", "..\\..\\x.png",
+                 "%2e%2e/%2e%2e/settings.py", "../../imagegen_site/settings.py"]
 
 
 @pytest.fixture
@@ -280,19 +296,135 @@ def test_t29_the_service_bounds_every_option_whoever_calls_it(options):
 # ---------------------------------------------------------------- T30: storage names are ours, never the provider's
 
 
+def assert_our_names(image: GeneratedImage, owner) -> None:
+    """The row's names are the T30 patterns, in the owner's folder, named by the digest of the bytes stored."""
+    assert STORED_NAME.fullmatch(image.file), image.file
+    assert THUMB_NAME.fullmatch(image.thumbnail), image.thumbnail
+    digest = image.file.rsplit("/", 1)[1].split(".")[0]
+    assert image.file == f"images/{owner.pk}/{digest[:2]}/{digest}.{image.file.rsplit('.', 1)[1]}"
+    assert image.thumbnail == f"images/{owner.pk}/thumbs/{digest[:2]}/{digest}.webp"
+    with default_storage.open(image.file, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == digest == image.sha256
+
+
+def assert_media_is_ours(media_root) -> None:
+    """Every file on disk is inside MEDIA_ROOT and named by one of the patterns."""
+    for path in files_in(media_root):
+        assert path.resolve().is_relative_to(media_root.resolve())
+        name = path.relative_to(media_root).as_posix()
+        assert any(p.fullmatch(name) for p in (STORED_NAME, THUMB_NAME, PREVIEW_NAME)), name
+
+
+def test_t30_the_project_uses_exactly_these_patterns():
+    ours = (storage.IMAGE_NAME, storage.THUMBNAIL_NAME, previews.PREVIEW_NAME)
+    assert [p.pattern for p in ours] == [STORED_NAME.pattern, THUMB_NAME.pattern, PREVIEW_NAME.pattern]
+    assert all(p.flags & re.ASCII for p in ours)  # `\d` is 0-9 only, not "١"
+    assert not storage.is_stored_name(f"images/\u0661/aa/{'a' * 64}.png")
+
+
+@pytest.mark.parametrize("owner_id, sha256, ext", [
+    (1, "../" + "a" * 61, "png"), (1, "A" * 64, "png"), (1, "a" * 63, "png"), (1, "a" * 64 + "\n", "png"),
+    (1, "a" * 64, "svg"), (1, "a" * 64, "png/../../x"), ("1/../2", "a" * 64, "png"), (-1, "a" * 64, "png"),
+    (True, "a" * 64, "png"),
+])
+def test_t30_no_other_name_can_be_made(owner_id, sha256, ext):
+    with pytest.raises(SuspiciousFileOperation):
+        storage.make_name(owner_id, sha256, ext)
+
+
 @pytest.mark.django_db
-def test_t30_hostile_names_and_prompts_never_reach_the_storage_path(alice, fake_profile, fake_provider, media_root):
-    hostile = ProviderResult(images=[ProviderImage(data=png_bytes(), mime_type="image/png",
-                                                   revised_prompt="../../../etc/passwd\x00C:\\x.png ..%2f")])
+@pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg"), ("WEBP", "webp")])
+def test_t30_hostile_names_and_prompts_never_reach_the_storage_path(fmt, ext, alice, fake_profile, fake_provider,
+                                                                    media_root):
+    # The provider claims another type and sends names everywhere it can; the bytes decide the extension.
+    hostile = ProviderResult(images=[ProviderImage(data=encoded("RGB", (40, 30), fmt), mime_type="../../x.svg",
+                                                   revised_prompt=" ".join(HOSTILE_NAMES))],
+                             text="../../x.png", request_id="../../../etc/passwd")
     generation = generation_start(owner=alice, prompt="../../x.png ..%2f C:\\x \x00", options=None)
     fake_provider.script = [hostile]
     generation_run(generation_id=generation.pk)
     image = GeneratedImage.objects.get(generation=generation)
-    assert STORED_NAME.match(image.file), image.file
-    assert THUMB_NAME.match(image.thumbnail), image.thumbnail
-    assert image.file.startswith(f"images/{alice.pk}/")
-    for path in files_in(media_root):
-        assert path.resolve().is_relative_to(media_root.resolve())
+    assert_our_names(image, alice)
+    assert image.file.endswith(f".{ext}")
+    assert_media_is_ours(media_root)
+
+
+class HostileUpload:
+    """An uploaded file whose name reached us unfiltered (Django's own parsers would already strip the path)."""
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name, self.size, self._data = name, len(data), data
+
+    def read(self, limit: int = -1) -> bytes:
+        return self._data
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_t30_an_uploads_file_name_never_steers_where_it_is_written(name, alice, media_root):
+    image = image_upload(alice, HostileUpload(name, png_bytes(32, 32, (len(name), 9, 9))))
+    assert_our_names(image, alice)
+    assert_media_is_ours(media_root)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/..%2f..%2fx.png", "/../../x.png", "/C:%5Cx.png", "/x.png%00.py",
+                                  "/img.png?name=../../settings.py"])
+def test_t30_an_imports_address_never_steers_where_it_is_written(path, alice, media_root, monkeypatch):
+    monkeypatch.setattr(safe_http, "resolve_host", lambda host, port: ["93.184.216.34"])
+    with responses.RequestsMock() as http:
+        http.get(re.compile(r"https://images\.example\.com/.*"), body=png_bytes(20, 20), content_type="image/png")
+        image = image_import(alice, f"https://images.example.com{path}")
+    assert_our_names(image, alice)
+    assert_media_is_ours(media_root)
+
+
+def test_t30_comfyuis_file_names_are_only_ever_sent_back_to_comfyui(monkeypatch):
+    # ComfyUI is the one provider that names its outputs; the name goes back in its own /view query, and no
+    # further: ProviderImage has no field that could carry it to storage.
+    monkeypatch.setattr(safe_http, "resolve_host", lambda host, port: ["93.184.216.34"])
+    base, hostile = "https://comfy.example.com", "../../../imagegen_site/settings.py"
+    with responses.RequestsMock() as http:
+        http.post(f"{base}/prompt", json={"prompt_id": "p1"})
+        http.get(f"{base}/history/p1", json={"p1": {
+            "outputs": {"9": {"images": [{"filename": hostile, "subfolder": "..\\..", "type": "output"}]}},
+            "status": {"status_str": "success", "completed": True}}})
+        http.get(f"{base}/view", body=png_bytes(), content_type="image/png")
+        result = ComfyUIProvider(base_url=base).generate(ImageRequest(prompt="a fox", model="m.safetensors"))
+        assert parse_qs(urlsplit(http.calls[-1].request.url).query)["filename"] == [hostile]
+    assert [f.name for f in dataclasses.fields(ProviderImage)] == ["data", "mime_type", "seed", "revised_prompt"]
+    assert result.images[0].data == png_bytes()
+
+
+@pytest.mark.django_db
+def test_t30_previews_and_rebuilt_thumbnails_are_named_by_the_pattern_too(alice, fake_profile, fake_provider,
+                                                                          media_root):
+    generation = Generation.objects.create(owner=alice, provider="fake", prompt="../../x.png", status="running",
+                                           attempts=1)
+    assert previews.record(generation, 50, png_bytes(300, 200))
+    generation.refresh_from_db()
+    assert PREVIEW_NAME.fullmatch(generation.preview), generation.preview
+    assert generation.preview.startswith(f"previews/{alice.pk}/gen_{generation.pk}_")
+
+    image = GeneratedImage.objects.get(generation=run_job(alice, png_bytes(), fake_provider))
+    for hostile in HOSTILE_NAMES:  # a damaged or hand-edited row: the rebuild writes a name of ours instead
+        GeneratedImage.objects.filter(pk=image.pk).update(thumbnail=hostile)
+        image.refresh_from_db()
+        assert THUMB_NAME.fullmatch(storage.rebuild_thumbnail(image))
+    image.refresh_from_db()
+    assert_our_names(image, alice)
+    assert_media_is_ours(media_root)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_t30_a_tampered_preview_is_a_404_unread(name, alice, alice_client, media_root):
+    generation = Generation.objects.create(owner=alice, provider="fake", prompt="x", status="running", attempts=1)
+    assert previews.record(generation, 50, png_bytes())
+    url = reverse("generation-preview", args=[generation.pk])
+    assert alice_client.get(url).status_code == 200
+    Generation.objects.filter(pk=generation.pk).update(preview=name)
+    assert alice_client.get(url).status_code == 404
 
 
 @pytest.mark.django_db
@@ -304,16 +436,26 @@ def test_t30_the_file_route_takes_an_id_only_and_ignores_names(alice, alice_clie
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert b"".join(response.streaming_content)[:8] == b"\x89PNG\r\n\x1a\n"
     for path in ["/files/images/..%2f..%2fimagegen_site%2fsettings.py/", "/files/images/../../manage.py",
-                 "/files/images/%2e%2e/", "/media/images/", "/files/images/1%00/"]:
+                 "/files/images/%2e%2e/", "/media/images/", "/files/images/1%00/",
+                 "/media/images/?name=../../settings.py"]:
         assert alice_client.get(path).status_code == 404, path
 
 
 @pytest.mark.django_db
-def test_t30_a_tampered_row_cannot_read_outside_media_root(alice, alice_client, fake_profile, fake_provider):
+@pytest.mark.parametrize("name", HOSTILE_NAMES + ["../../../imagegen_site/settings.py", "images/1/../../manage.py"])
+@pytest.mark.parametrize("kind", ["image-file", "image-thumbnail", "image-signed", "shared-file", "shared-thumbnail"])
+def test_t30_a_tampered_row_cannot_read_outside_media_root(name, kind, alice, alice_client, fake_profile,
+                                                           fake_provider, media_root):
     generation = run_job(alice, png_bytes(), fake_provider)
     image = GeneratedImage.objects.get(generation=generation)
-    GeneratedImage.objects.filter(pk=image.pk).update(file="../../../imagegen_site/settings.py")
-    response = alice_client.get(reverse("image-file", args=[image.pk]))
-    assert response.status_code in (400, 404)
+    args = {"image-signed": lambda: [delivery.sign(image)],
+            "shared-file": lambda: [share_create(owner=alice, image=image).token, image.pk],
+            "shared-thumbnail": lambda: [share_create(owner=alice, image=image).token, image.pk]}
+    url = reverse(kind, args=args.get(kind, lambda: [image.pk])())
+    assert alice_client.get(url).status_code == 200
+    (media_root / "x.png").write_bytes(b"SECRET_KEY in MEDIA_ROOT itself")  # not a stored name either
+    GeneratedImage.objects.filter(pk=image.pk).update(file=name, thumbnail=name)
+    response = alice_client.get(url)
+    assert response.status_code == 404
     body = b"".join(response.streaming_content) if response.streaming else response.content
     assert b"SECRET_KEY" not in body

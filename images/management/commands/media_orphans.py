@@ -3,10 +3,11 @@
     manage.py media_orphans            # report only
     manage.py media_orphans --delete   # also delete the orphans
 
-Works on any storage backend (local disk or S3) through the storage API. A file younger than --min-age (1 hour by
-default) is never treated as an orphan: a worker stores files first and writes their rows a moment later. Nothing
-referenced is ever deleted: the set of referenced names is read after the listing, so a row committed during the walk
-still protects its file.
+Works on any storage backend (local disk or S3) through the storage API, and on both name layouts (images/storage.py:
+the sharded images/<owner>/<xx>/<sha256>.<ext> and the older images/<owner>/img_<16 hex>.<ext>). A file younger than
+--min-age (1 hour by default) is never treated as an orphan: a worker stores files first and writes their rows a
+moment later. Nothing referenced is ever deleted: the set of referenced names is read after the listing, so a row
+committed during the walk still protects its file.
 """
 
 from __future__ import annotations
@@ -18,20 +19,9 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from images.models import GeneratedImage
+from images.storage import walk
 
 ROOT = "images"
-
-
-def walk(storage, folder: str):
-    """Every file name under `folder`, recursively."""
-    try:
-        folders, files = storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in files:
-        yield f"{folder}/{name}"
-    for sub in folders:
-        yield from walk(storage, f"{folder}/{sub}")
 
 
 def referenced_names() -> set[str]:
@@ -52,7 +42,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, delete: bool = False, min_age: int = 3600, **options):
         storage = default_storage
-        stored = list(walk(storage, ROOT))
+        stored = list(walk(ROOT, storage))
         cutoff = timezone.now() - timedelta(seconds=min_age)
         referenced = referenced_names()  # read after the listing: see the module docstring
         orphans = []
