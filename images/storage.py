@@ -70,17 +70,19 @@ def is_own_thumbnail_name(name: str, owner_id: int) -> bool:
 
 
 def walk(prefix: str = "images", storage=None) -> Iterator[str]:
-    """Every stored file name under `prefix` (a folder, no trailing slash), both layouts, at any depth.
+    """Every stored file name under `prefix` (a folder, no trailing slash; "" for everything), both layouts, at any
+    depth. The one walker: the sweeper, media_orphans, backups and account export/deletion all use it.
 
     On S3 one flat listing of the prefix: walking folder by folder would cost a LIST request per shard, up to 513
     per owner. Elsewhere (local disk) folder by folder through listdir.
     """
     storage = storage or default_storage
+    base = f"{prefix}/" if prefix else ""
     bucket = getattr(storage, "bucket", None) if hasattr(storage, "bucket_name") else None
     if bucket is not None:
         location = (getattr(storage, "location", "") or "").strip("/")
         root = f"{location}/" if location else ""
-        for obj in bucket.objects.filter(Prefix=f"{root}{prefix}/"):
+        for obj in bucket.objects.filter(Prefix=f"{root}{base}"):
             if not obj.key.endswith("/"):  # a "folder" placeholder some S3 tools create
                 yield obj.key[len(root):]
         return
@@ -89,9 +91,9 @@ def walk(prefix: str = "images", storage=None) -> Iterator[str]:
     except (FileNotFoundError, NotADirectoryError):
         return
     for name in sorted(files):
-        yield f"{prefix}/{name}"
+        yield f"{base}{name}"
     for folder in sorted(folders):
-        yield from walk(f"{prefix}/{folder}", storage)
+        yield from walk(f"{base}{folder}", storage)
 
 
 def _stored_size(name: str) -> int | None:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 
 from django.core.files.storage import Storage, default_storage
 from django.db.models import Q
 
+from images.storage import walk  # noqa: F401 - the one walker (one flat listing on S3); ops callers use files.walk
+
 CHUNK = 1024 * 1024
-
-
-def walk(prefix: str = "", storage: Storage | None = None) -> Iterator[str]:
-    """Every file name under `prefix` (a folder name without a trailing slash, or "" for all), sorted."""
-    storage = storage or default_storage
-    try:
-        folders, files = storage.listdir(prefix)
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    base = f"{prefix}/" if prefix else ""
-    for name in sorted(files):
-        yield base + name
-    for folder in sorted(folders):
-        yield from walk(base + folder, storage)
 
 
 def sha256_of(name: str, storage: Storage | None = None) -> tuple[str, int]:
