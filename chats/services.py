@@ -134,12 +134,12 @@ def _image_answer(chat: Chat, command: ImageCommand, *, just_posted: Message, vi
             options["edit_of"] = source.pk
     elif not options.get("raw"):
         # /image always refines: offline now (instant, deterministic), and the worker asks the chat model when
-        # there is one (options["better_context"]); the offline prompt stays if that fails.
+        # there is one (options["better_context"]; whether there is one is the worker's question, asked when the job
+        # runs, not a query in this request); the offline prompt stays if that fails.
         context = gather_context(chat, ContextOptions(), before=just_posted)  # the turns before this message
         refined_prompt = refine_offline(command.prompt, style=STYLES.get(options.get("style", "")), context=context,
                                         world_note=world_note_for(chat.owner, options.get("type", "")))
-        if resolve_chat_model(chat.owner, chat) is not None:
-            options["better_context"] = True
+        options["better_context"] = True
     card = Message.objects.create(
         chat=chat, role=Message.Role.ASSISTANT, kind=Message.Kind.IMAGE,
         metadata={"command": command.action if command.action == "edit" else "image", "via": via},

@@ -41,6 +41,12 @@ MAX_NEW_MESSAGES = 60
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
+# Behind every image (images/jobs.py gives generations -99 and up): someone is waiting for an image, nobody for the
+# summary, which only feeds the context of later prompts. With a chat model it is an LLM call of seconds, and at
+# priority 0 it would run before a backlog of images (they get -1, -2, … by fairness), holding a worker meanwhile.
+SUMMARY_PRIORITY = -100
+
+
 def every_turns() -> int:
     return max(0, settings.IMAGEGEN_SUMMARY_EVERY_TURNS)
 
@@ -52,16 +58,22 @@ def turns_since_summary(chat: Chat) -> int:
 
 def schedule_if_due(chat: Chat) -> bool:
     """Queue the summary task after the commit when N turns have passed; cheap enough for the request path (one
-    indexed count). The task checks again, so an extra or a duplicate enqueue costs nothing."""
+    indexed count). The task checks again, so an extra or a duplicate enqueue costs nothing. While the summary lags
+    (the workers are busy with images, or stopped), it is queued again every N turns, not at every turn: a burst of
+    posts into one chat would otherwise queue a task per post, each one a write here and a turn of a worker."""
     n = every_turns()
-    if not n or turns_since_summary(chat) < n:
+    turns = turns_since_summary(chat) if n else 0
+    if not n or turns < n or turns % n:
         return False
     chat_id = chat.pk
 
     def enqueue_summary() -> None:  # named: Django's robust on_commit logs failures by __qualname__
         from .tasks import summarize_chat
 
-        summarize_chat.enqueue(chat_id)
+        task = summarize_chat
+        if task.get_backend().supports_priority:  # RQ has one priority: there it waits its turn like any job
+            task = task.using(priority=SUMMARY_PRIORITY)
+        task.enqueue(chat_id)
 
     transaction.on_commit(enqueue_summary, robust=True)
     return True

@@ -39,10 +39,11 @@ def count_usage(request: HttpRequest, *, group: str, key, rate: str) -> dict | N
     """get_usage(..., increment=True): the same counter (key, window, limit), in one statement on the embedded
     default's cache (AtomicDatabaseCache.hit) instead of an add() and an incr(); elsewhere (Redis) get_usage itself."""
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
-    if not getattr(settings, "RATELIMIT_ENABLE", True) or not hasattr(cache, "hit"):
+    simple = callable(key) or key in _SIMPLE_KEYS  # a function, "ip" (the proxy-aware address) or "user"…
+    if not getattr(settings, "RATELIMIT_ENABLE", True) or not hasattr(cache, "hit") or not simple:
         return get_usage(request, group=group, key=key, rate=rate, increment=True)
     limit, period = _split_rate(rate)
-    value = key(group, request) if callable(key) else _SIMPLE_KEYS[key](request)  # "ip": the proxy-aware address
+    value = key(group, request) if callable(key) else _SIMPLE_KEYS[key](request)
     window = _get_window(value, period)
     count = cache.hit(_make_cache_key(group, window, rate, value, ALL), period + EXPIRATION_FUDGE)
     if count is None:  # the row is not a counter this statement can add to: django-ratelimit's own two calls

@@ -10,8 +10,8 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F
+from django.db import connections, router, transaction
+from django.db.models import Count, F
 from django.utils import timezone
 
 from ops.logs import current_request_id, log_generation_outcome
@@ -19,7 +19,7 @@ from profiles.crypto import KeyDecryptError
 from profiles.models import ApiKey, ImageProfile
 
 from . import fanout, imaging, previews, pricing
-from .jobs import MAX_ATTEMPTS, dispatch_priority, lease_duration
+from .jobs import MAX_ATTEMPTS, _task_priority, dispatch_priority, lease_duration
 from .library_cache import library_changed
 from .models import GeneratedImage, Generation, ImageSource, ImageType
 from .providers import DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, get_provider, get_provider_class
@@ -52,7 +52,8 @@ def resolve_profile(*, owner, profile: ImageProfile | None = None, chat=None) ->
         return profile
     if chat is not None and chat.image_profile_id:
         return chat.image_profile
-    return ImageProfile.objects.for_user(owner).filter(is_default=True).first()
+    # At most one default per owner (a unique constraint): a slice, not first(), which would add an ORDER BY.
+    return next(iter(ImageProfile.objects.for_user(owner).filter(is_default=True)[:1]), None)
 
 
 def validate_options(provider_kind: str, options: dict, model: str = "") -> dict:
@@ -148,36 +149,60 @@ def generation_start(
     style = STYLES.get(options.get("style", ""))
     if style and style.negative and not options.get("raw"):
         negative_prompt = ", ".join(p for p in (negative_prompt, style.negative) if p)
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction (the chat's post) a refusal is raised after this block, so the
+    # caller's transaction stays usable for the error card, and the lock is simply held until it commits.
+    refused = None
+    with transaction.atomic(savepoint=False):
         # One lock for every per-user limit below: one user's concurrent requests are counted one at a time, so two
         # cannot both slip under the active cap, the monthly cap or the daily limit.
         lock_owner(owner)
-        check_active_limit(owner)
-        check_quota(owner, provider_kind)  # the monthly cap: quota_exceeded before anything is queued
-        check_daily_limit(owner, options["n"])  # the optional images-per-day quota
-        generation = _create_generation(
-            owner=owner, chat=chat, message=message, profile=profile, provider_kind=provider_kind, model=model,
-            options=options, prompt=prompt, negative_prompt=negative_prompt, refined_prompt=refined_prompt,
-        )
+        pending, queued = owner_job_counts(owner)
+        try:
+            check_active_limit(owner, pending=pending)
+            check_quota(owner, provider_kind)  # the monthly cap: quota_exceeded before anything is queued
+            check_daily_limit(owner, options["n"])  # the optional images-per-day quota
+        except GenerationRequestError as e:
+            refused = e
+        else:
+            generation = _create_generation(
+                owner=owner, chat=chat, message=message, profile=profile, provider_kind=provider_kind, model=model,
+                options=options, prompt=prompt, negative_prompt=negative_prompt, refined_prompt=refined_prompt,
+            )
+    if refused is not None:
+        raise refused
     # robust: if the queue is down at commit, the request still succeeds and the row waits, queued, for the sweeper
-    # (images/jobs.py) to enqueue it again (T42).
-    enqueue_on_commit(generation.pk)
+    # (images/jobs.py) to enqueue it again (T42). Under the lock, this owner's queued jobs are exactly those ahead of
+    # this one: the dispatch priority is known now, with no query at commit (jobs.dispatch_priority's count).
+    enqueue_on_commit(generation.pk, priority=_task_priority(generation.priority, queued))
     return generation
 
 
 def lock_owner(owner) -> None:
     """Lock the owner's user row until the transaction ends, so the per-user limits checked after it see every
-    earlier request of this user (PostgreSQL; on SQLite the IMMEDIATE transaction already serialises writers)."""
-    get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
+    earlier request of this user. PostgreSQL only: SQLite has no row locks (Django drops FOR UPDATE there), and its
+    IMMEDIATE transactions already serialise every writer, so the query would lock nothing."""
+    if connections[router.db_for_write(Generation)].features.has_select_for_update:
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True).first()
 
 
-def check_active_limit(owner) -> None:
+def owner_job_counts(owner) -> tuple[int, int]:
+    """(queued or running, queued) for the owner, in one query: the active cap and the dispatch priority's fairness."""
+    # GROUP BY status: a third cheaper to build than aggregate(Count(filter=…)), and the same one indexed scan.
+    rows = Generation.objects.for_user(owner).pending().order_by().values_list("status").annotate(n=Count("pk"))
+    by_status = dict(rows)
+    queued = by_status.get(Generation.Status.QUEUED, 0)
+    return queued + by_status.get(Generation.Status.RUNNING, 0), queued
+
+
+def check_active_limit(owner, *, pending: int | None = None) -> None:
     """At most IMAGEGEN_MAX_ACTIVE_PER_USER queued or running jobs per user (T32), so one user cannot fill the
-    workers. Called after lock_owner, inside its transaction."""
+    workers. Called after lock_owner, inside its transaction (`pending`: owner_job_counts's, when already counted)."""
     limit = settings.IMAGEGEN_MAX_ACTIVE_PER_USER
     if not limit:
         return
-    if Generation.objects.filter(owner=owner).pending().count() >= limit:
+    if pending is None:
+        pending = Generation.objects.filter(owner=owner).pending().count()
+    if pending >= limit:
         raise GenerationRequestError(
             f"You already have {limit} images in progress. Wait for one to finish, or cancel one.",
             code="rate_limited",
@@ -207,23 +232,29 @@ def _world_note(owner, options: dict) -> str:
     return world_note_for(owner, options.get("type", ""))
 
 
-def enqueue_on_commit(generation_id: int, *, delay_s: float = 0) -> None:
+def enqueue_on_commit(generation_id: int, *, delay_s: float = 0, priority: int | None = None) -> None:
+    kwargs = {"delay_s": delay_s} if priority is None else {"delay_s": delay_s, "priority": priority}
+
     def enqueue_job() -> None:  # a named function: Django's robust on_commit logs failures by __qualname__
-        enqueue_generation(generation_id, delay_s=delay_s)
+        enqueue_generation(generation_id, **kwargs)
 
     transaction.on_commit(enqueue_job, robust=True)
 
 
-def enqueue_generation(generation_id: int, *, delay_s: float = 0) -> None:
+def enqueue_generation(generation_id: int, *, delay_s: float = 0, priority: int | None = None) -> None:
+    """`priority`: the task priority when the caller already knows it (generation_start); else it is computed."""
     from .tasks import run_generation
 
     # The task priority carries the user's priority and fairness between users (images/jobs.py). RQ has no
     # priorities (django-tasks-rq refuses any but the default): there jobs run first come, first served.
     task = run_generation
     if task.get_backend().supports_priority:
-        task = task.using(priority=dispatch_priority(generation_id))
+        task = task.using(priority=dispatch_priority(generation_id) if priority is None else priority)
     if delay_s:
-        task = task.using(run_after=timezone.now() + timedelta(seconds=delay_s))
+        # Rounded up to the whole second: RQ's scheduler keeps run_after in whole seconds (truncated), and a retry
+        # must never run before the provider's Retry-After (tests/jobs/test_scale_rq.py).
+        run_after = timezone.now() + timedelta(seconds=delay_s)
+        task = task.using(run_after=run_after.replace(microsecond=0) + timedelta(seconds=bool(run_after.microsecond)))
     # The request id travels with the job, so the worker's log lines can be joined to the web request's.
     task.enqueue(generation_id, request_id=current_request_id())
 

@@ -130,7 +130,8 @@ def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 def daily_image_limit_for(owner) -> int:
     """The owner's images per day; 0 means no limit. The admin's per-user value first, else the site setting."""
-    own = UsageLimit.objects.filter(owner_id=owner.pk).values_list("daily_image_limit", flat=True).first()
+    # One row at most (a one-to-one): a slice, not first(), which would add an ORDER BY to a query made on every post.
+    own = next(iter(UsageLimit.objects.filter(owner_id=owner.pk).values_list("daily_image_limit", flat=True)[:1]), None)
     return settings.IMAGEGEN_DAILY_IMAGE_LIMIT if own is None else own
 
 

