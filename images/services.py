@@ -339,7 +339,11 @@ def provider_for(generation: Generation):
     profile = generation.profile
     if profile is not None:
         base_url = profile.base_url or None
-        key = profile.api_key or ApiKey.objects.filter(owner_id=generation.owner_id, provider=profile.provider).first()
+        key = profile.api_key
+        if key is None and not base_url:
+            # No key picked: the owner's key for this provider. Never for a profile with its own server address: a
+            # key saved for the provider's own API is not sent to a host it was not saved for (SECURITY.md T15).
+            key = ApiKey.objects.filter(owner_id=generation.owner_id, provider=profile.provider).first()
         if key is not None:
             if key.owner_id != generation.owner_id:
                 raise ProviderError("That API key does not belong to you.", code="missing_api_key")

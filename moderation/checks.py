@@ -65,7 +65,10 @@ def openai_key_for(owner) -> str | None:
     from profiles.crypto import KeyDecryptError
     from profiles.models import ApiKey
 
-    key = ApiKey.objects.for_user(owner).filter(provider="openai").order_by("-created").first()
+    # Not a key picked by a profile with its own server address (Azure, a compatible proxy): that secret is for that
+    # host only, never for api.openai.com.
+    key = (ApiKey.objects.for_user(owner).filter(provider="openai")
+           .exclude(imageprofile__base_url__gt="").order_by("-created").first())
     if key is None:
         return None
     try:

@@ -164,6 +164,29 @@ def test_the_owners_key_is_decrypted_and_passed_to_the_provider(alice, fake_prov
     assert seen["key"] == "sk-alice-1234"
 
 
+def test_t15_a_profile_with_its_own_server_gets_only_the_key_it_picked(alice, fake_provider, monkeypatch):
+    """The owner's key for the provider's own API is the default only without a server address: a key saved for
+    api.openai.com is not sent to a proxy or local server the profile names, unless the profile picked it."""
+    from tests.fakes import FakeProvider
+
+    seen = {}
+    monkeypatch.setattr(FakeProvider, "__init__",
+                        lambda self, api_key=None, base_url=None: seen.update(key=api_key, base_url=base_url))
+    key = ApiKey(owner=alice, provider="fake")
+    key.set_secret("sk-alice-1234")
+    key.save()
+    proxy = ImageProfile.objects.create(owner=alice, name="Proxy", provider="fake", base_url="https://proxy.example/v1")
+    generation_run(generation_id=start(alice, profile=proxy).pk)
+    assert seen == {"key": None, "base_url": "https://proxy.example/v1"}
+    picked = ImageProfile.objects.create(owner=alice, name="Picked", provider="fake", api_key=key,
+                                         base_url="https://proxy.example/v1")
+    generation_run(generation_id=start(alice, profile=picked).pk)
+    assert seen["key"] == "sk-alice-1234"
+    direct = ImageProfile.objects.create(owner=alice, name="Direct", provider="fake")
+    generation_run(generation_id=start(alice, profile=direct).pk)
+    assert seen == {"key": "sk-alice-1234", "base_url": None}
+
+
 def test_someone_elses_profile_is_refused(alice, bob, fake_provider):
     profile = ImageProfile.objects.create(owner=bob, name="Bob's", provider="fake")
     with pytest.raises(GenerationRequestError) as excinfo:

@@ -170,6 +170,19 @@ def test_no_key_no_moderation_call(alice, fake_default, fake_provider, http, mod
     assert generation.status == "succeeded" and len(http.calls) == 0
 
 
+def test_t15_a_key_picked_by_a_profile_with_its_own_server_is_never_sent_to_openai(alice, fake_default, fake_provider,
+                                                                                    http, moderation_on):
+    """A key saved for an OpenAI-compatible server (Azure, a proxy, a local server) belongs to that host only."""
+    proxy_key = openai_key(alice)
+    ImageProfile.objects.create(owner=alice, name="Proxy", provider="openai", api_key=proxy_key,
+                                base_url="https://proxy.example.com/v1")
+    http.post(MODERATION_URL, json=flagged(True))  # would block, if it were asked
+    generation = generation_start(owner=alice, prompt="a calm sea")
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == "succeeded" and len(http.calls) == 0
+
+
 def test_the_modal_endpoint_refuses_before_refining(alice, alice_api, fake_default, monkeypatch):
     rule("nastyword")
     refined = []
