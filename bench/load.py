@@ -1,6 +1,6 @@
 """Load and timing tools for the bench: wrk when installed, a small threaded Python generator otherwise, plus
-sequential timing and a paced sampler. Plain http.client, one connection per request (gunicorn's sync workers
-close every connection anyway), so the client adds as little as it can to what is measured.
+sequential timing and a paced sampler. Plain http.client, one connection per request (what a first request costs;
+wrk keeps its connections alive, as browsers do with gthread workers), so the client adds as little as it can.
 """
 
 from __future__ import annotations

@@ -612,6 +612,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run benchmarks P1–P7 against this machine's own limits.")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (P3, P5)")
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn processes (manage.py serve default)")
+    parser.add_argument("--web-threads", type=int, default=None,
+                        help="threads per gunicorn process (manage.py serve default)")
     parser.add_argument("--workers", type=int, default=2, help="task workers W (manage.py serve default)")
     parser.add_argument("--p1-requests", type=int, default=200)
     parser.add_argument("--p2-runs", type=int, default=5)
@@ -649,9 +651,7 @@ def main() -> int:
     procs = Processes(env, logs)
     results: dict = {}
     errors: dict[str, str] = {}
-    notes = [f"servers: gunicorn {args.web_workers} sync workers + {args.workers} task workers (the command line of "
-             f"`manage.py serve`), SQLite in WAL mode, loopback OpenAI stub; the reference views use the same "
-             f"server, middleware and session cookie"]
+    notes: list[str] = []  # the servers' line goes first once Django is set up (serve's defaults need it)
     if not L.have_wrk():
         notes.append("wrk is not installed: P3/P5 used the Python load generator, which cannot saturate a fast "
                      "server (install wrk for real figures: apt-get install wrk)")
@@ -677,8 +677,15 @@ def main() -> int:
         django.setup()
         driver, page_chat, chats = make_driver(stub_port)
 
-        procs.start("web", [PY, "-m", "gunicorn", "imagegen_site.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
-                            "--workers", str(args.web_workers), "--access-logfile", "-", "--graceful-timeout", "5"])
+        from imagegen_site.management.commands.serve import WEB_THREADS, web_command
+
+        args.web_threads = args.web_threads or WEB_THREADS
+        notes.insert(0, f"servers: gunicorn {args.web_workers} gthread workers × {args.web_threads} threads + "
+                        f"{args.workers} task workers (the command lines of `manage.py serve`), SQLite in WAL mode, "
+                        f"loopback OpenAI stub; the reference views use the same server, middleware and session cookie")
+        # The same command line as `manage.py serve` (gthread workers).
+        procs.start("web", web_command(PY, bind=f"127.0.0.1:{web_port}", web_workers=args.web_workers,
+                                       threads=args.web_threads))
         from django.urls import reverse
 
         wait_http(web_port, reverse("login"), procs)

@@ -7,28 +7,26 @@ the key; every row read is the owner's, as the chat page loaded them). Messages 
 live stream (a queued or running image, a reply still streaming) are rendered every time.
 
 Per process, not in the shared cache: a hit costs no query at all, and each gunicorn worker renders a message at
-most once. Bounded (MAX_ENTRIES, least recently used first out).
+most once. Bounded (MAX_ENTRIES, least recently used first out; imagegen_site/fragments.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 
-from django.core.signals import setting_changed
 from django.db import models
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
+
+from imagegen_site.fragments import Fragments
 
 from .models import Message
 
 TEMPLATE = "chats/_message.html"
 MAX_ENTRIES = 5000  # a few KB each
 
-_rendered: OrderedDict[str, SafeString] = OrderedDict()
-_lock = threading.Lock()
+_rendered = Fragments(max_weight=MAX_ENTRIES)  # each entry weighs 1
 
 
 def _row(obj: models.Model) -> tuple:
@@ -54,29 +52,14 @@ def render_message(message: Message, request: HttpRequest | None = None, *, queu
     """queue_position=False: a queued card leaves out its place in line (a scan of the whole queue); the answer to
     a post does, and the card's first poll a second later shows it. Only pending cards show it, never cached."""
     key = fingerprint(message)
-    if key is not None:
-        with _lock:
-            html = _rendered.get(key)
-            if html is not None:
-                _rendered.move_to_end(key)
-                return html
+    if key is not None and (html := _rendered.get(key)) is not None:
+        return mark_safe(html)  # noqa: S308 - a template's output, kept
     context = {"message": message, "skip_queue_position": not queue_position}
     html = mark_safe(render_to_string(TEMPLATE, context, request=request))  # noqa: S308 - a template's output
     if key is not None:
-        with _lock:
-            _rendered[key] = html
-            while len(_rendered) > MAX_ENTRIES:
-                _rendered.popitem(last=False)
+        _rendered.put(key, html, weight=1)
     return html
 
 
 def clear() -> None:
-    with _lock:
-        _rendered.clear()
-
-
-def _on_setting_changed(**kwargs) -> None:
-    clear()  # tests that change settings (storage, providers) must not see messages rendered under the old ones
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="chat-message-html-clear")
+    _rendered.clear()

@@ -1,7 +1,8 @@
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
@@ -9,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from imagegen_site.ratelimits import RateLimited, check_generate_rate, starts_generation
 from profiles.models import ApiKey, ImageProfile
 
+from . import page_html
 from .models import Chat, Message
 from .services import MessageRejected, chat_create, chat_message_post
 
@@ -42,19 +44,32 @@ def chat_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    # The page as last drawn for these exact rows, if this process has it (chats/page_html.py): no template work.
+    key = page_html.page_state(request.user, pk)
+    if key is None:
+        raise Http404("No such chat.")
+    flashing = page_html.has_flash(request)
+    if not flashing and (kept := page_html.cached_response(request, key)) is not None:
+        return kept
     chat = get_object_or_404(Chat.objects.for_user(request.user), pk=pk)
     chat.owner = request.user  # the same row: the header's chat-model picker reads chat.owner without a query
-    messages = chat.messages.select_related("generation").prefetch_related("generation__images")
+    messages = list(chat.messages.select_related("generation").prefetch_related("generation__images"))
+    last_user = max((m for m in messages if m.role == Message.Role.USER), key=lambda m: m.pk, default=None)
+    csrf_token, nonce = get_token(request), str(request.csp_nonce)  # one value each for the whole page
     # The sidebar's chat list loads right after the page (lazy_chat_list: the live search's endpoint answers it).
-    return render(
+    response = render(
         request,
         "chats/detail.html",
         {"chat": chat, "chat_messages": messages, "lazy_chat_list": True, "nav": "chats", "current_id": chat.pk,
          "image_profiles": list(ImageProfile.objects.for_user(request.user).order_by("name")),
-         "has_keys": ApiKey.objects.filter(owner=request.user).exists(),
-         "last_prompt": chat.messages.filter(role=Message.Role.USER).order_by("-pk")
-                        .values_list("content", flat=True).first() or ""},
+         "has_keys": ApiKey.objects.filter(owner=request.user).exists(), "csrf_token": csrf_token,
+         "last_prompt": last_user.content if last_user else ""},
     )
+    # Kept only if nothing on it changes by the clock and nothing changed while it was drawn (the rows read again
+    # give the same key).
+    if not flashing and page_html.cacheable(messages) and page_html.page_state(request.user, pk) == key:
+        page_html.keep(key, response.content.decode(), csrf_token=csrf_token, nonce=nonce)
+    return response
 
 
 @login_required

@@ -1,16 +1,18 @@
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from imagegen_site.api_errors import ApiError
 
 from .models import GeneratedImage, Generation
-from . import gallery
+from . import gallery, library_cache
 from .modal_images import NothingToSave, save_to_gallery
 from .gallery_views import image_download
 from .serializers import GalleryFacetsSerializer, GalleryImageSerializer, GenerationSerializer
@@ -48,6 +50,25 @@ class GenerationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(GalleryImageSerializer(images.prefetch_related("tags"), many=True).data)
 
 
+# What GalleryImageSerializer reads in a list: every column of the image, and these of its generation.
+LIST_IMAGE_FIELDS = tuple(f.name for f in GeneratedImage._meta.concrete_fields)
+LIST_GENERATION_FIELDS = tuple(f"generation__{name}" for name in (
+    "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat"))
+
+
+class LibraryPagination(PageNumberPagination):
+    """DRF's page-number pagination, with the total (`count`) taken from the owner's library cache when the view
+    gives one: a COUNT(*) over a 10,000-image library was a fifth of a list request (issue 10, P3)."""
+
+    known_count: int | None = None
+
+    def django_paginator_class(self, object_list, per_page) -> Paginator:
+        paginator = Paginator(object_list, per_page)
+        if self.known_count is not None:
+            paginator.count = self.known_count  # a cached_property: set, it is never computed
+        return paginator
+
+
 class GeneratedImageViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin,
     viewsets.GenericViewSet,
@@ -58,17 +79,38 @@ class GeneratedImageViewSet(
     other image uses the same bytes. Add images with POST /api/uploads/ and /api/imports/."""
 
     serializer_class = GalleryImageSerializer
+    pagination_class = LibraryPagination
     http_method_names = ["get", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no user (types the id)
             return GeneratedImage.objects.none()
         images = GeneratedImage.objects.for_user(self.request.user).select_related("generation")
-        images = images.prefetch_related("tags")
-        if self.action == "list":
-            values = self._filters()
-            images = gallery.ordered(gallery.apply_filters(images, values), values)
-        return images
+        if self.action != "list":
+            return images.prefetch_related("tags")
+        # Of the generation, only what the serializer shows: its JSON and date columns cost more to load than the
+        # rest of the row (the detail actions load it whole). The page's tags come as names (paginate_queryset).
+        images = images.only(*LIST_IMAGE_FIELDS, *LIST_GENERATION_FIELDS)
+        self.filter_values = self._filters()
+        return gallery.ordered(gallery.apply_filters(images, self.filter_values), self.filter_values)
+
+    def paginate_queryset(self, queryset):
+        if self.paginator is None or not hasattr(self, "filter_values"):
+            return super().paginate_queryset(queryset)
+        # The same filter set, the same total until the library changes (images/library_cache.py, as the gallery
+        # page's own count): no COUNT(*) over the library on every page.
+        self.paginator.known_count, _ = library_cache.cached(
+            "api-count", self.request.user.pk, self.filter_values, queryset.count)
+        page = super().paginate_queryset(queryset)
+        # One query for the page's tag names instead of prefetch_related, which builds a queryset per image.
+        self.tag_names = gallery.tag_names([image.pk for image in page])
+        return page
+
+    def get_serializer_context(self) -> dict:
+        context = super().get_serializer_context()
+        if hasattr(self, "tag_names"):
+            context["tag_names"] = self.tag_names
+        return context
 
     def _filters(self) -> dict:
         form = gallery.GalleryFilterForm(self.request.query_params)

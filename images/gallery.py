@@ -118,6 +118,16 @@ def apply_filters(images: QuerySet, values: dict, *, skip: str = "") -> QuerySet
     return images.filter(*conditions) if conditions else images
 
 
+def tag_names(image_ids: list[int]) -> dict[int, list[str]]:
+    """Each image's tag names in name order (as image.tags.all() lists them), in one query."""
+    names: dict[int, list[str]] = {}
+    rows = (GeneratedImage.tags.through.objects.filter(generatedimage_id__in=image_ids)
+            .order_by("tag__name").values_list("generatedimage_id", "tag__name"))
+    for image_id, name in rows:
+        names.setdefault(image_id, []).append(name)
+    return names
+
+
 def ordered(images: QuerySet, values: dict) -> QuerySet:
     return images.order_by(*ORDERINGS[values.get("sort") or "newest"])
 

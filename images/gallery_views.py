@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,6 +31,7 @@ from .styles import STYLES
 from .views import image_headers
 
 PAGE_SIZE = 48
+TILE_IMAGE_FIELDS = tuple(f.name for f in GeneratedImage._meta.concrete_fields)  # the links need file, thumbnail, …
 ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 
 
@@ -64,7 +66,9 @@ def gallery_page(request: HttpRequest) -> HttpResponse:
     values = form.values
     images = gallery.ordered(gallery.apply_filters(gallery.library(request.user), values), values)
     facets = gallery.facets(request.user, values)  # cached per owner until the library changes
-    paginator = Paginator(images.select_related("generation"), PAGE_SIZE)
+    # Of the generation, only the prompt the tiles show (image.prompt): loading whole generations, their JSON and dates
+    # included, cost more than the images themselves.
+    paginator = Paginator(images.only(*TILE_IMAGE_FIELDS).annotate(prompt=F("generation__prompt")), PAGE_SIZE)
     paginator.count = facets.matching(values)  # no COUNT over the whole library on every page
     page = paginator.get_page(request.GET.get("page"))
     _with_src(page.object_list)

@@ -1,6 +1,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from .delivery import link_maker
 from .models import GeneratedImage, Generation
 
 
@@ -55,6 +56,10 @@ class TagNamesField(serializers.ListField):
         return [tag.name for tag in manager.all()]
 
 
+# The field ModelSerializer makes for `created` (read only), without building all 26 fields on every request.
+_DATETIME = serializers.DateTimeField(read_only=True)
+
+
 class GalleryImageSerializer(GeneratedImageSerializer):
     """An image as the gallery API shows it: provenance, tags, and a link that works without a session for 5 min.
 
@@ -83,9 +88,48 @@ class GalleryImageSerializer(GeneratedImageSerializer):
         return short_lived_url(image)
 
     def get_download_url(self, image: GeneratedImage) -> str:
-        from django.urls import reverse
+        return link_maker("image-download")(image.pk)
 
-        return reverse("image-download", args=[image.pk])
+    def to_representation(self, image: GeneratedImage) -> dict:
+        """What DRF's own fields draw (the same keys, order and values), built directly: DRF's generic walk over 26
+        fields and the URL reversals were most of a 50-image list (issue 10, P3). tests/images/test_gallery_api.py
+        compares the two, so a field added to Meta.fields without a line here fails there."""
+        urls = self.__dict__.get("_urls")  # once per serializer: a list's child draws every image of the page
+        if urls is None:
+            urls = self._urls = tuple(link_maker(n) for n in ("image-file", "image-thumbnail", "image-download"))
+        file_url, thumbnail_url, download_url = urls
+        generation = image.generation
+        pk = image.pk
+        created = image.created
+        names = self.context.get("tag_names")  # a list's page: its tags in one query (images/api.py)
+        return {
+            "id": pk,
+            "generation": image.generation_id,
+            "index": image.index,
+            "file_url": file_url(pk),
+            "thumbnail_url": thumbnail_url(pk),
+            "sha256": image.sha256,
+            "width": image.width,
+            "height": image.height,
+            "mime_type": image.mime_type,
+            "bytes": image.bytes,
+            "seed": image.seed,
+            "revised_prompt": image.revised_prompt,
+            "is_favorite": bool(image.is_favorite),
+            "source": image.source,
+            "image_type": image.image_type,
+            "in_gallery": bool(image.in_gallery),
+            "created": None if created is None else _DATETIME.to_representation(created),
+            "prompt": generation.prompt,
+            "refined_prompt": generation.refined_prompt,
+            "negative_prompt": generation.negative_prompt,
+            "provider": generation.provider,
+            "model": generation.model,
+            "chat": generation.chat_id,
+            "tags": names.get(pk, []) if names is not None else [tag.name for tag in image.tags.all()],
+            "url": self.get_url(image),
+            "download_url": download_url(pk),
+        }
 
     def validate_tags(self, value: list[str]) -> list[str]:
         from .gallery import TagError, parse_tag_names

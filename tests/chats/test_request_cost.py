@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import strip_tags
 
+from chats import page_html
 from chats.models import Chat, Message
 from chats.refine import recent_messages
 from images.models import Generation
@@ -31,10 +32,14 @@ def test_the_chat_page_loads_its_sidebar_list_afterwards_and_costs_the_same_with
     # The page has the placeholder that fetches the list, marking this chat, and none of the list's items.
     assert f'hx-get="{reverse("chat-list")}?current={chat.pk}" hx-trigger="load"' in body
     assert f'id="chat-link-{other.pk}"' not in body and "Loading your chats…" in body
+    kept, _ = page_queries(alice_client, chat)  # the same rows: the page this process drew (chats/page_html.py)
     for i in range(30):
         Chat.objects.create(owner=alice, title=f"Older {i}")
+    page_html.clear()
     many, _ = page_queries(alice_client, chat)
-    assert many == few <= 9
+    # Drawn: session, user, the page's rows (3), the render (5 here), the rows again (3); kept: session, user, rows.
+    assert many == few <= 13
+    assert page_queries(alice_client, chat)[0] == kept <= 5
 
     # What the placeholder fetches: the owner's chats only, this one marked as the current one.
     listing = alice_client.get(reverse("chat-list"), {"current": chat.pk}, headers={"HX-Request": "true"})

@@ -130,3 +130,20 @@ def test_signed_links_are_cached_only_while_they_still_work(alice, make_image):
     assert "immutable" not in later["Cache-Control"]
     with time_machine.travel(minted + timedelta(seconds=300), tick=False):
         assert Client().get(url)["Cache-Control"] == "private, max-age=0"
+
+
+@pytest.mark.parametrize("name, arg", [
+    ("image-file", 7), ("image-thumbnail", 123456789), ("image-download", 1), ("gallery-detail", 42),
+    ("image-signed", "eyJpIjoxfQ:1tYk3b:Ab-_cd12"), ("image-signed", "needs quoting é?"),
+])
+def test_link_maker_gives_what_reverse_gives(name, arg):
+    from django.urls import reverse, set_script_prefix
+
+    from images.delivery import link_maker
+
+    assert link_maker(name)(arg) == reverse(name, args=[arg])
+    set_script_prefix("/under/a/prefix/")  # a deployment below a path: each prefix has its own reversed route
+    try:
+        assert link_maker(name)(arg) == reverse(name, args=[arg]) and reverse(name, args=[arg]).startswith("/under/")
+    finally:
+        set_script_prefix("/")

@@ -64,3 +64,34 @@ def test_delete_and_download(alice_api, alice, make_image, django_capture_on_com
     with django_capture_on_commit_callbacks(execute=True):
         assert alice_api.delete(reverse("api:image-detail", args=[image.pk])).status_code == 204
     assert not GeneratedImage.objects.exists() and not default_storage.exists(image.file)
+
+
+def test_the_lists_direct_representation_is_drf_s_own_field_by_field(alice, alice_api, make_image, monkeypatch):
+    """GalleryImageSerializer draws an image without DRF's generic field walk (issue 10, P3); it must give exactly
+    what the declared fields would: the same keys in the same order, the same values."""
+    from rest_framework import serializers as drf
+    from rest_framework.renderers import JSONRenderer
+
+    from chats.models import Chat
+    from images.serializers import GalleryImageSerializer
+
+    monkeypatch.setattr(GalleryImageSerializer, "get_url", lambda self, image: f"/signed/{image.pk}")  # time-bound
+    plain = make_image(alice, prompt="a fox", seed=None)
+    rich = make_image(alice, prompt="an owl", chat=Chat.objects.create(owner=alice, title="c"), favorite=True,
+                      provider="openai", model="gpt-image-1", negative_prompt="blur")
+    GeneratedImage.objects.filter(pk=rich.pk).update(revised_prompt="an owl at night", image_type="character",
+                                                      source="upload", in_gallery=False)
+    Tag.objects.create(owner=alice, name="night").images.add(rich)
+    Tag.objects.create(owner=alice, name="birds").images.add(rich)
+    for image in GeneratedImage.objects.filter(pk__in=[plain.pk, rich.pk]).select_related("generation"):
+        serializer = GalleryImageSerializer()
+        direct = serializer.to_representation(image)
+        generic = drf.ModelSerializer.to_representation(serializer, image)
+        assert JSONRenderer().render(direct) == JSONRenderer().render(generic)
+        assert list(direct) == GalleryImageSerializer.Meta.fields
+        if image.in_gallery:  # the list's page: its tags from one query, the rest the same
+            (listed,) = [r for r in alice_api.get(reverse("api:image-list")).json()["results"] if r["id"] == image.pk]
+            assert listed == json.loads(JSONRenderer().render(generic))
+    GeneratedImage.objects.filter(pk=rich.pk).update(in_gallery=True)
+    (listed,) = [r for r in alice_api.get(reverse("api:image-list")).json()["results"] if r["id"] == rich.pk]
+    assert listed["tags"] == ["birds", "night"]

@@ -276,3 +276,25 @@ def test_gallery_pages_are_read_straight_off_an_index(alice):
             cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
             plan = " ".join(str(row) for row in cursor.fetchall())
         assert "USING INDEX image_owner_" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_tiles_are_drawn_once_and_show_every_change_to_what_they_draw(alice_client, alice, make_image, monkeypatch):
+    """The gallery's tiles are kept per process, keyed by what they show (images/templatetags/gallery_extras.py)."""
+    from images.templatetags import gallery_extras
+
+    fox = make_image(alice, prompt="a red fox")
+    page = alice_client.get(reverse("gallery")).content.decode()
+    assert f'href="/gallery/{fox.pk}/" title="a red fox"' in page and "is-favorite" not in page
+    drawn = []
+    real = gallery_extras.render_to_string
+    monkeypatch.setattr(gallery_extras, "render_to_string", lambda *a, **k: drawn.append(a[0]) or real(*a, **k))
+    tiles = re.compile(r'<div class="gallery-tile".*?data-favorite-toggle>.*?</div>', re.S)
+    assert tiles.findall(alice_client.get(reverse("gallery")).content.decode()) == tiles.findall(page)
+    assert drawn == [] and len(tiles.findall(page)) == 1
+    GeneratedImage.objects.filter(pk=fox.pk).update(is_favorite=True)  # no signal: the row itself is the key
+    assert "is-favorite" in alice_client.get(reverse("gallery")).content.decode()
+    Generation.objects.filter(pk=fox.generation_id).update(prompt="a sly fox")
+    assert 'title="a sly fox"' in alice_client.get(reverse("gallery")).content.decode()
+    filtered = alice_client.get(reverse("gallery"), {"q": "fox"}).content.decode()
+    assert f'href="/gallery/{fox.pk}/?q=fox"' in filtered  # the filters are in the key: links keep them
+    assert drawn == ["images/_gallery_tile.html"] * 3

@@ -124,3 +124,28 @@ def test_deleting_a_user_with_a_cached_library_works(alice, alice_client, make_i
     assert LibraryState.objects.filter(owner=alice).exists()
     alice.delete()  # the cascade's signals must not write the state of a user being deleted
     assert not LibraryState.objects.exists()
+
+
+def test_the_api_lists_total_is_cached_like_the_pages_and_follows_every_change(alice_api, alice_client, alice,
+                                                                               make_image):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def listed(**params) -> tuple[int, list[str]]:
+        with CaptureQueriesContext(connection) as queries:
+            response = alice_api.get(reverse("api:image-list"), params)
+        assert response.status_code == 200
+        return response.json()["count"], [q["sql"] for q in queries]
+
+    first, second = make_image(alice), make_image(alice, prompt="an owl")
+    assert listed()[0] == 2
+    count, sqls = listed()
+    assert count == 2 and not any("COUNT(" in sql.upper() for sql in sqls)  # the total came from the cache
+    assert listed(favorites="true")[0] == 0  # its own entry per filter set
+    alice_client.post(reverse("gallery-bulk"), {"ids": [first.pk], "action": "favorite"})  # update(): no signal
+    assert listed(favorites="true")[0] == 1
+    assert listed(q="owl")[0] == 1
+    alice_api.delete(reverse("api:image-detail", args=[second.pk]))
+    assert listed()[0] == 1 and listed(q="owl")[0] == 0
+    make_image(alice)
+    assert listed()[0] == 2

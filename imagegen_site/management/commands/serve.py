@@ -21,6 +21,27 @@ WORKER_POLL_INTERVAL_S = 0.1
 RQ_WORKER_ARGS = ["--job-class", "django_tasks_rq.Job", "--with-scheduler", "default"]
 
 
+# Threads per gunicorn process. The web processes use gthread workers: a chat reply's server-sent-events stream (up
+# to minutes) and POST /api/generate-image's wait hold one thread each, not a whole process, so a few open chats
+# no longer stall the site (with sync workers, three open streams did). The GIL still runs one thread's Python at a
+# time, so more threads add no CPU; they cover requests that wait. Each thread keeps its own database connection
+# (Django's connections are per thread; CONN_MAX_AGE keeps each open), so PostgreSQL needs web processes × threads
+# connections for the web alone.
+WEB_THREADS = 8
+
+
+def web_command(python: str = sys.executable, *, bind: str, web_workers: int, threads: int) -> list[str]:
+    """gunicorn's command line for the web processes. The bench (bench/run.py) starts the same one."""
+    return [
+        python, "-m", "gunicorn", "imagegen_site.wsgi:application", "--bind", bind,
+        "--worker-class", "gthread", "--workers", str(web_workers), "--threads", str(threads),
+        "--access-logfile", "-", "--graceful-timeout", "5",
+        # With gthread this watches each process's main loop, not a request (a 3-minute stream does not trip it);
+        # it stays above POST /api/generate-image's wait, as it had to with sync workers.
+        "--timeout", str(settings.IMAGEGEN_SYNC_WAIT_S + 30),
+    ]
+
+
 def uses_rq_backend() -> bool:
     return settings.TASKS["default"]["BACKEND"].startswith("django_tasks_rq")
 
@@ -39,16 +60,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--bind", default=os.environ.get("IMAGEGEN_BIND", "127.0.0.1:8000"))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("IMAGEGEN_WEB_WORKERS", 3)))
+        parser.add_argument("--web-threads", type=int,
+                            default=int(os.environ.get("IMAGEGEN_WEB_THREADS", WEB_THREADS)))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("IMAGEGEN_TASK_WORKERS", 2)))
 
-    def handle(self, *args, bind: str, web_workers: int, workers: int, **options) -> None:
+    def handle(self, *args, bind: str, web_workers: int, workers: int, web_threads: int = WEB_THREADS,
+               **options) -> None:
         python = sys.executable
-        web = [
-            python, "-m", "gunicorn", "imagegen_site.wsgi:application", "--bind", bind,
-            "--workers", str(web_workers), "--access-logfile", "-", "--graceful-timeout", "5",
-            # POST /api/generate-image waits for its image; gunicorn's default 30 s would kill that worker first.
-            "--timeout", str(settings.IMAGEGEN_SYNC_WAIT_S + 30),
-        ]
+        web = web_command(python, bind=bind, web_workers=web_workers, threads=web_threads)
         # db_worker plus a heartbeat (for /readyz and the dashboard), or an RQ worker with TASKS_BACKEND=rq.
         worker = worker_command(python)
         commands = {"web": web} | {f"worker-{i + 1}": worker for i in range(workers)}
