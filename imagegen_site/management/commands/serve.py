@@ -39,6 +39,8 @@ def web_command(python: str = sys.executable, *, bind: str, web_workers: int, th
         # With gthread this watches each process's main loop, not a request (a 3-minute stream does not trip it);
         # it stays above POST /api/generate-image's wait, as it had to with sync workers.
         "--timeout", str(settings.IMAGEGEN_SYNC_WAIT_S + 30),
+        # LOG_FORMAT=json: the access log in the app's JSON line shape too (ops/gunicorn_logging.py).
+        *(["--logger-class", "ops.gunicorn_logging.JsonAccessLogger"] if os.environ.get("LOG_FORMAT") == "json" else []),
     ]
 
 
