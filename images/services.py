@@ -521,17 +521,24 @@ def generation_cancel(*, generation: Generation) -> bool:
 
 
 def generation_retry(*, generation: Generation) -> Generation:
-    """A new attempt of the same request, as a new generation on the same message."""
-    message = generation.message
-    if message is not None:
-        Generation.objects.filter(pk=generation.pk).update(message=None)
-    return generation_start(
-        owner=generation.owner,
-        prompt=generation.prompt,
-        options={k: v for k, v in generation.parameters.items()
-                 if k in REQUEST_OPTIONS},
-        chat=generation.chat,
-        message=message,
-        profile=generation.profile,
-        refined_prompt=generation.refined_prompt,
-    )
+    """A new attempt of the same request, as a new generation on the same message.
+
+    The old row is marked `retried` first, with a compare-and-set, so a generation is retried once however the
+    retries overlap (two clicks, `retry_failed` runs with overlapping --since spans); a refused start (a limit)
+    takes the mark back with everything else."""
+    with transaction.atomic():
+        marked = Generation.objects.filter(pk=generation.pk).exclude(parameters__has_key="retried").update(
+            parameters={**generation.parameters, "retried": True}, message=None)
+        if not marked:
+            raise GenerationRequestError("This image was retried already; retry the newer attempt.",
+                                         code="validation_error")
+        return generation_start(
+            owner=generation.owner,
+            prompt=generation.prompt,
+            options={k: v for k, v in generation.parameters.items()
+                     if k in REQUEST_OPTIONS},
+            chat=generation.chat,
+            message=generation.message,
+            profile=generation.profile,
+            refined_prompt=generation.refined_prompt,
+        )

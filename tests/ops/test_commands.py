@@ -109,3 +109,24 @@ def test_parse_span():
     for bad in ("", "10", "d", "1y", "-1d"):
         with pytest.raises(ValueError):
             parse_span(bad)
+
+
+def test_retry_failed_retries_an_api_generation_once_across_overlapping_runs(alice):
+    """A generation started through the API has no chat message to move: the `retried` mark keeps a second run
+    (an overlapping --since span) from paying for it again, and a direct second retry is refused."""
+    failed = Generation.objects.create(owner=alice, provider="offline", prompt="a fox", status="failed",
+                                       error_code="provider_error", parameters={"n": 1},
+                                       finished_at=timezone.now() - timedelta(minutes=5))
+    assert f"retried {failed.pk} as" in run("retry_failed", "--since", "1h")
+    assert "0 generation(s) retried" in run("retry_failed", "--since", "2h")
+    assert Generation.objects.count() == 2
+    failed.refresh_from_db()
+    assert failed.parameters == {"n": 1, "retried": True}
+    new = Generation.objects.exclude(pk=failed.pk).get()
+    assert "retried" not in new.parameters  # the new attempt can itself be retried later
+
+    from images.services import GenerationRequestError, generation_retry
+
+    with pytest.raises(GenerationRequestError) as refused:
+        generation_retry(generation=failed)
+    assert refused.value.code == "validation_error" and Generation.objects.count() == 2

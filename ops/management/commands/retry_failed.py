@@ -28,8 +28,9 @@ class Command(BaseCommand):
         except ValueError as e:
             raise CommandError(str(e)) from e
         failed = Generation.objects.filter(status=Generation.Status.FAILED, finished_at__gte=cutoff)
-        # A chat generation that was retried already gave its message to the new attempt.
-        failed = failed.exclude(chat__isnull=False, message__isnull=True)
+        # Retried already: marked by generation_retry (any generation), or, for rows older than that mark, a chat
+        # generation that gave its message to the new attempt.
+        failed = failed.exclude(parameters__has_key="retried").exclude(chat__isnull=False, message__isnull=True)
         if provider:
             failed = failed.filter(provider=provider)
         if code:
