@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import sqlite3
 import tarfile
 import tempfile
@@ -171,6 +172,19 @@ def read_manifest(archive: tarfile.TarFile) -> dict:
     return manifest
 
 
+# A stored name as the app writes them: relative, plain ASCII path segments, no "." or ".." segment.
+_SAFE_NAME = re.compile(r"^(?!/)(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*[A-Za-z0-9_-][A-Za-z0-9._-]*$", re.ASCII)
+
+
+def check_file_names(manifest: dict) -> None:
+    """Refuse an archive naming a file outside the media folder's own layout, before anything is replaced: the
+    manifest comes from a file someone handed the operator, and storage backends differ in what they refuse."""
+    for entry in manifest.get("files", []):
+        name = entry.get("name", "")
+        if not isinstance(name, str) or len(name) > 255 or not _SAFE_NAME.match(name) or "/../" in f"/{name}/":
+            raise BackupError(f"The archive names a file {name!r} that is not a stored file name; nothing was restored.")
+
+
 def _extract_verified(archive: tarfile.TarFile, member: str, expected_sha256: str, target) -> None:
     source = archive.extractfile(member)
     if source is None:
@@ -202,6 +216,7 @@ def restore_backup(path: Path, *, force: bool = False, log=print) -> RestoreRepo
         )
     with tarfile.open(path, "r:*") as archive, tempfile.TemporaryDirectory(prefix="imagegen-restore-") as tmp:
         manifest = read_manifest(archive)
+        check_file_names(manifest)
         database = manifest["database"]
         dump = Path(tmp) / Path(database["member"]).name
         with dump.open("wb") as target:

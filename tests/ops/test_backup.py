@@ -1,5 +1,7 @@
 """backup → fresh database and empty storage → restore → the same users, chats, images (byte-identical), settings."""
 
+import io
+import json
 import tarfile
 
 import pytest
@@ -98,3 +100,38 @@ def test_restore_with_other_encryption_keys_says_the_api_keys_are_lost(instance,
     captured = capsys.readouterr()
     assert "Only 0 of 1 API keys decrypt" in captured.err
     assert Chat.objects.count() == 2 and GeneratedImage.objects.count() == 3  # everything else is back
+
+
+@pytest.mark.parametrize("hostile", ["../../settings.py", "/etc/passwd", "images/1/../../x.png", "images/./x.png",
+                                     "images\\\\..\\\\x.png", "images/1/x\x00.png", "", "images/1/ok.png/.."])
+def test_an_archive_naming_a_file_outside_the_media_layout_is_refused_before_anything_changes(
+        instance, media_root, tmp_path, hostile):
+    archive = tmp_path / "backup.tar"
+    call_command("backup", str(archive), verbosity=0)
+    tampered = tmp_path / "tampered.tar"
+    with tarfile.open(archive) as source, tarfile.open(tampered, "w") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["files"][0]["name"] = hostile
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+    make_fresh(media_root)
+    with pytest.raises(CommandError, match="not a stored file name"):
+        call_command("restore", str(tampered), verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.exists()  # the database was not touched
+
+
+def test_every_name_a_backup_writes_passes_the_restore_check(instance, tmp_path):
+    from ops.backup import check_file_names
+
+    archive = tmp_path / "backup.tar"
+    call_command("backup", str(archive), verbosity=0)
+    with tarfile.open(archive) as source:
+        manifest = json.load(source.extractfile("manifest.json"))
+    assert len(manifest["files"]) >= 4
+    check_file_names(manifest)
