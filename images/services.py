@@ -10,7 +10,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
-from django.db import connections, router, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
@@ -408,6 +408,16 @@ def generation_run(*, generation_id: int) -> None:
         return
     except imaging.ImageInvalid as e:
         _finish(generation, Generation.Status.FAILED, error_code=e.code, error_message=str(e))
+        return
+    except DatabaseError:
+        # The database went away mid-attempt (a restart, a failover): retried like a provider's 503, not failed as
+        # our bug. If it is still down, recording the retry raises too and the job comes back through its lease.
+        logger.warning("generation %s: database error during the attempt; retrying", generation_id, exc_info=True)
+        conn = connections[router.db_for_write(Generation)]
+        if not conn.in_atomic_block and conn.connection is not None and not conn.is_usable():
+            conn.close()  # a broken connection; the next query opens a new one
+        _fail_or_retry(generation, ProviderError("The database was briefly unavailable; trying again.",
+                                                 code="internal_error", retryable=True))
         return
     except Exception:
         logger.exception("generation %s failed unexpectedly", generation_id)

@@ -144,3 +144,22 @@ def test_t47_through_the_real_queue_429_then_503_then_200_succeeds_on_attempt_3_
     assert (generation.status, generation.attempts) == ("succeeded", 3)
     assert time.monotonic() - started >= 2
     assert len(fake_provider.calls) == 3
+
+
+@pytest.mark.django_db
+def test_a_database_error_mid_attempt_is_retried_not_failed_as_our_bug(
+    alice, fake_profile, fake_provider, database_queue, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    generation = generation_start(owner=alice, prompt="a fox")
+    fake_provider.script = [OperationalError("server closed the connection unexpectedly")]
+    with django_capture_on_commit_callbacks(execute=True):
+        generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert (generation.status, generation.attempts, generation.error_code) == ("queued", 1, "internal_error")
+    assert generation.next_attempt_at is not None and task_rows(generation.pk).count() == 1  # the retry, enqueued
+    Generation.objects.filter(pk=generation.pk).update(next_attempt_at=timezone.now())
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert (generation.status, generation.attempts, generation.error_code) == ("succeeded", 2, "")
