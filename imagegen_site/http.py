@@ -428,7 +428,7 @@ class StreamingResponse:
 
 @contextmanager
 def stream(method: str, url: str, *, headers: dict[str, str] | None = None, params: dict | None = None,
-           json: Any = None, timeout_total: float = DEFAULT_DEADLINE,
+           json: Any = None, data: Any = None, files: Any = None, timeout_total: float = DEFAULT_DEADLINE,
            max_bytes: int = JSON_MAX_BYTES) -> Iterator[StreamingResponse]:
     """One streamed API call under the same rules as request(): validated and pinned address, no redirects,
     connect timeout, one total deadline and one byte cap for the whole body."""
@@ -442,7 +442,7 @@ def stream(method: str, url: str, *, headers: dict[str, str] | None = None, para
     try:
         try:
             prepared = session.prepare_request(requests.Request(method, url, headers=headers, params=params,
-                                                                json=json))
+                                                                json=json, data=data, files=files))
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, ValueError):
             raise forbid(url, "malformed URL") from None
         adapter = PinnedAdapter(check_url(prepared.url or ""))

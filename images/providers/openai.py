@@ -81,8 +81,13 @@ class OpenAIProvider(Provider):
         files = [(name, (f"image{i}.{mime.split('/')[-1]}", data, mime)) for i, (data, mime) in enumerate(images)]
         if fields.pop("moderation", None) is not None:
             m.drop("moderation", request.extra["moderation"], "edits take no moderation option")
-        resp = http.request("POST", f"{self.root}/images/edits", headers=self.headers(),
-                            data={k: str(v) for k, v in fields.items()}, files=files,
+        form = {k: str(v) for k, v in fields.items()}
+        if self.streams_previews(model, fields):
+            # Multipart takes the same two fields as strings; the events are image_edit.* instead of
+            # image_generation.* (the API reference's "Image edit streaming events").
+            form |= {"stream": "true", "partial_images": str(PARTIAL_IMAGES)}
+            return self.streamed("images/edits", "image_edit", model, m, data=form, files=files)
+        resp = http.request("POST", f"{self.root}/images/edits", headers=self.headers(), data=form, files=files,
                             timeout_total=600 if self.base_url else 180)
         return self.result(resp, model, m)
 
@@ -177,24 +182,26 @@ class OpenAIProvider(Provider):
                 and fields.get("n", 1) == 1)
 
     def generate_streamed(self, model: str, fields: dict, m: Mapping) -> ProviderResult:
-        """`stream: true` + `partial_images` (providers.md §1.1): server-sent events
-        `image_generation.partial_image` (b64_json, partial_image_index) then `image_generation.completed`
-        (b64_json, usage). Each partial goes to on_progress; the completed event is the result."""
-        label = f"OpenAI {model}"
         fields = {**fields, "stream": True, "partial_images": PARTIAL_IMAGES}
-        with http.stream("POST", f"{self.root}/images/generations", headers=self.headers(), json=fields,
-                         timeout_total=180) as resp:
+        return self.streamed("images/generations", "image_generation", model, m, json=fields)
+
+    def streamed(self, path: str, events: str, model: str, m: Mapping, **body) -> ProviderResult:
+        """`stream: true` + `partial_images` (providers.md §1.1): server-sent events `<events>.partial_image`
+        (b64_json, partial_image_index) then `<events>.completed` (b64_json, usage), where `events` is
+        image_generation or image_edit. Each partial goes to on_progress; the completed event is the result."""
+        label = f"OpenAI {model}"
+        with http.stream("POST", f"{self.root}/{path}", headers=self.headers(), timeout_total=180, **body) as resp:
             if not resp.ok:
                 raise self.error(resp.read())
             self.progress(0)
             for event in sse_events(resp.lines()):
                 kind = event.get("type", "")
-                if kind == "image_generation.partial_image" and event.get("b64_json"):
+                if kind == f"{events}.partial_image" and event.get("b64_json"):
                     index = event.get("partial_image_index", 0)
                     index = index if isinstance(index, int) and 0 <= index < PARTIAL_IMAGES else 0
                     partial = b64_image(event["b64_json"], label=label)
                     self.progress(100 * (index + 1) // (PARTIAL_IMAGES + 1), partial.data)
-                elif kind == "image_generation.completed" and event.get("b64_json"):
+                elif kind == f"{events}.completed" and event.get("b64_json"):
                     self.progress(100)
                     return ProviderResult(images=[b64_image(event["b64_json"], label=label)], model=model,
                                           usage=event.get("usage") or {}, warnings=m.warnings,

@@ -26,6 +26,7 @@ from tests.fakes import FakeProvider, png_bytes
 from .http_stubs import http  # noqa: F401  (fixture)
 
 GENERATIONS = "https://api.openai.com/v1/images/generations"
+EDITS = "https://api.openai.com/v1/images/edits"
 A1111 = "http://a1111.example.com:7860"
 
 
@@ -62,6 +63,36 @@ def test_openai_streams_partial_images_to_the_listener_and_returns_the_final_ima
     assert calls == [(0, None), (33, partial0), (66, partial1), (100, None)]
     assert result.images[0].data == final and result.usage["total_tokens"] == 321
     assert result.request_id == "req_stream"
+
+
+def test_openai_edits_stream_partial_images_too(http):
+    """/v1/images/edits takes stream + partial_images as multipart fields and answers image_edit.* events."""
+    partial, final = png_bytes(colour=(20, 20, 20)), png_bytes(colour=(200, 10, 10))
+    http.post(EDITS, content_type="text/event-stream", body=sse(
+        {"type": "image_edit.partial_image", "b64_json": b64(partial), "partial_image_index": 0},
+        {"type": "image_edit.completed", "b64_json": b64(final), "usage": {"total_tokens": 99}},
+    ))
+    provider = OpenAIProvider(api_key="sk-test")
+    calls, provider.on_progress = collector()
+
+    result = provider.edit(ImageRequest(prompt="make it red", model="gpt-image-1",
+                                        input_images=((png_bytes(), "image/png"),)))
+
+    body = http.calls[0].request.body
+    body = body.decode("latin-1") if isinstance(body, bytes) else body
+    for name, value in (("stream", "true"), ("partial_images", "2"), ("prompt", "make it red")):
+        assert f'name="{name}"\r\n\r\n{value}\r\n' in body
+    assert 'name="image[]"; filename="image0.png"' in body
+    assert calls == [(0, None), (33, partial), (100, None)]
+    assert result.images[0].data == final and result.usage["total_tokens"] == 99
+
+
+def test_openai_edits_without_a_listener_are_one_plain_multipart_call(http):
+    http.post(EDITS, json={"created": 1, "data": [{"b64_json": b64(png_bytes())}]})
+    OpenAIProvider(api_key="k").edit(ImageRequest(prompt="x", model="gpt-image-1",
+                                                  input_images=((png_bytes(), "image/png"),)))
+    body = http.calls[0].request.body
+    assert b'name="stream"' not in (body if isinstance(body, bytes) else body.encode())
 
 
 def test_openai_does_not_stream_without_a_listener_nor_for_dalle_nor_for_several_images(http):
