@@ -128,13 +128,22 @@ def connection_failed(reason: str) -> KeyCheck:
 def check_key_at(*, provider: str, secret: str | None, base_url: str) -> KeyCheck:
     """check_key against an address typed into the form. A wrong *kind* of input (this provider takes no address)
     is still a 400; an address the outbound rules refuse or cannot resolve answers as a failed connection (T22)."""
+    clean, refused = typed_address(provider, base_url)
+    if refused:
+        return connection_failed(refused)
+    return check_key(provider=provider, secret=secret, base_url=clean)
+
+
+def typed_address(provider: str, base_url: str) -> tuple[str, str]:
+    """(the cleaned address, "") or ("", why it cannot be called). A wrong *kind* of input (this provider takes no
+    address, or needs one) still raises ProfileError (a 400); a refused or unresolvable address is only a reason,
+    which callers answer as a failed connection like any other (T22)."""
     try:
-        clean = clean_base_url(provider, base_url)
+        return clean_base_url(provider, base_url), ""
     except ProfileError as e:
         if e.fields.get("base_url") in ("required", "not for this provider"):
             raise
-        return connection_failed(f"{e.code}: {e.message}")
-    return check_key(provider=provider, secret=secret, base_url=clean)
+        return "", f"{e.code}: {e.message}"
 
 
 def api_key_validate(*, api_key: ApiKey) -> KeyCheck:
@@ -215,12 +224,9 @@ def provider_models_at(*, provider: str, api_key: ApiKey | None, base_url: str) 
         logger.info("model listing: connection failed (%s)", reason)
         return ModelList(built_in, False, code="connection_failed", message=MODELS_UNREACHABLE_MESSAGE)
 
-    try:
-        clean = clean_base_url(provider, base_url)
-    except ProfileError as e:
-        if e.fields.get("base_url") in ("required", "not for this provider"):
-            raise
-        return unreachable(f"{e.code}: {e.message}")
+    clean, refused = typed_address(provider, base_url)
+    if refused:
+        return unreachable(refused)
     secret = None
     if api_key is not None:
         try:

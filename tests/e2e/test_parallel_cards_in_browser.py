@@ -15,15 +15,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 from playwright.sync_api import Browser, expect
 
-from tests.processes import stop_children
+from tests.processes import stop_children, wait_for_http
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,15 +78,7 @@ def stack(tmp_path):
                 "--workers", "2", "--threads", "4", "--graceful-timeout", "2")
         s.start("worker-1", "-m", "tests.e2e.gate_procs", "worker")
         s.start("worker-2", "-m", "tests.e2e.gate_procs", "worker")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{s.base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not start\n{s.logs()}"
-            time.sleep(0.2)
+        assert wait_for_http(f"{s.base}/healthz", describe=lambda: f"gunicorn did not start\n{s.logs()}").status_code == 200
         yield s
     finally:
         s.stop()

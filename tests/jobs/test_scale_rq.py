@@ -6,7 +6,6 @@ IMAGEGEN_TEST_RQ_REDIS_URL to change it: RQ's key names are fixed, so the RQ tes
 """
 
 import os
-import signal
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from django.test import override_settings
 
 from imagegen_site.management.commands import serve
 from tests.jobs.test_processes import Cluster, wait_until
+from tests.processes import run_serve
 
 RQ_REDIS_URL = os.environ.get("IMAGEGEN_TEST_RQ_REDIS_URL", "redis://127.0.0.1:6379/14")
 RQ_TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
@@ -44,39 +44,9 @@ def scale_pass(settings):
 # --- serve: which workers it starts ------------------------------------------------------------------------------
 
 
-def run_serve(monkeypatch, tmp_path) -> list[list[str]]:
-    """Run `serve` with Popen recorded instead of started; returns the command lines it would start."""
-    started: list[list[str]] = []
-
-    class Child:
-        returncode = 0
-
-        def __init__(self, cmd):
-            started.append(cmd)
-
-        def poll(self):
-            return None
-
-        def send_signal(self, signum):
-            assert signum == signal.SIGTERM
-
-        def wait(self, timeout=None):
-            return 0
-
-    def stop_at_once(seconds):
-        raise KeyboardInterrupt
-
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.setattr(serve.subprocess, "Popen", Child)
-    monkeypatch.setattr(serve.time, "sleep", stop_at_once)
-    with pytest.raises(KeyboardInterrupt):
-        serve.Command().handle(bind="127.0.0.1:0", web_workers=1, workers=2)
-    return started
-
-
 def test_serve_starts_rq_workers_and_the_sweeper_with_the_rq_backend(monkeypatch, tmp_path):
     with override_settings(TASKS=RQ_TASKS):
-        commands = run_serve(monkeypatch, tmp_path)
+        commands = run_serve(monkeypatch, tmp_path, ["--bind", "127.0.0.1:0", "--web-workers", "1", "--workers", "2"])
     rq_workers = [c for c in commands if c[1:3] == ["manage.py", "rqworker"]]
     assert len(rq_workers) == 2
     assert rq_workers[0] == [sys.executable, "manage.py", "rqworker", "--job-class", "django_tasks_rq.Job",
@@ -87,7 +57,7 @@ def test_serve_starts_rq_workers_and_the_sweeper_with_the_rq_backend(monkeypatch
 
 def test_serve_starts_db_workers_with_the_default_backend(monkeypatch, tmp_path):
     with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}):
-        commands = run_serve(monkeypatch, tmp_path)
+        commands = run_serve(monkeypatch, tmp_path, ["--bind", "127.0.0.1:0", "--web-workers", "1", "--workers", "2"])
     assert sum(c[1:3] == ["manage.py", "worker"] for c in commands) == 2
     assert not any("rqworker" in c for c in commands)
 

@@ -9,11 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import requests
 from cryptography.fernet import Fernet
 
 from imagegen_site.management.commands.serve import web_command
-from tests.processes import stop_children
+from tests.processes import stop_children, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,14 +39,8 @@ def test_access_log_lines_are_json_without_query_strings(tmp_path, monkeypatch):
     with open(log_path, "w") as log:
         web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    response = requests.get(f"http://127.0.0.1:{port}/healthz?token=secret-in-a-query", timeout=2)
-                    break
-                except requests.RequestException:
-                    assert web.poll() is None and time.monotonic() < deadline, log_path.read_text()
-                    time.sleep(0.2)
+            response = wait_for_http(f"http://127.0.0.1:{port}/healthz?token=secret-in-a-query", process=web,
+                                     describe=log_path.read_text)
             deadline = time.monotonic() + 10
             while '"gunicorn.access"' not in log_path.read_text() and time.monotonic() < deadline:
                 time.sleep(0.1)

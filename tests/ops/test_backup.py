@@ -64,6 +64,15 @@ def test_backup_then_restore_into_a_fresh_instance_gives_back_everything(instanc
     assert Generation.objects.filter(status="succeeded").count() == 3
 
 
+def rewrite_archive(source_path, target_path, change) -> None:
+    """A copy of a backup archive with each member's bytes passed through change(member, data)."""
+    with tarfile.open(source_path) as source, tarfile.open(target_path, "w") as target:
+        for member in source.getmembers():
+            data = change(member, source.extractfile(member).read())
+            member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+
+
 def test_restore_refuses_an_instance_that_has_users(instance, tmp_path):
     archive = tmp_path / "backup.tar"
     call_command("backup", str(archive), verbosity=0)
@@ -75,14 +84,13 @@ def test_a_damaged_archive_is_refused_and_names_the_problem(instance, media_root
     archive = tmp_path / "backup.tar"
     call_command("backup", str(archive), verbosity=0)
     damaged = tmp_path / "damaged.tar"
-    with tarfile.open(archive) as source, tarfile.open(damaged, "w") as target:
-        for member in source.getmembers():
-            data = source.extractfile(member).read()
-            if member.name.startswith("files/images/") and member.name.endswith(".png"):
-                data = data[:-1] + bytes([data[-1] ^ 1])  # one flipped bit
-            import io
 
-            target.addfile(member, io.BytesIO(data))
+    def flip_a_bit(member, data: bytes) -> bytes:
+        if member.name.startswith("files/images/") and member.name.endswith(".png"):
+            return data[:-1] + bytes([data[-1] ^ 1])
+        return data
+
+    rewrite_archive(archive, damaged, flip_a_bit)
     make_fresh(media_root)
     with pytest.raises(CommandError, match="does not match its sha256"):
         call_command("restore", str(damaged), verbosity=0)
@@ -109,15 +117,15 @@ def test_an_archive_naming_a_file_outside_the_media_layout_is_refused_before_any
     archive = tmp_path / "backup.tar"
     call_command("backup", str(archive), verbosity=0)
     tampered = tmp_path / "tampered.tar"
-    with tarfile.open(archive) as source, tarfile.open(tampered, "w") as target:
-        for member in source.getmembers():
-            data = source.extractfile(member).read()
-            if member.name == "manifest.json":
-                manifest = json.loads(data)
-                manifest["files"][0]["name"] = hostile
-                data = json.dumps(manifest).encode()
-                member.size = len(data)
-            target.addfile(member, io.BytesIO(data))
+
+    def rename_the_first_file(member, data: bytes) -> bytes:
+        if member.name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        manifest["files"][0]["name"] = hostile
+        return json.dumps(manifest).encode()
+
+    rewrite_archive(archive, tampered, rename_the_first_file)
     make_fresh(media_root)
     with pytest.raises(CommandError, match="not a stored file name"):
         call_command("restore", str(tampered), verbosity=0)

@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 
 from imagegen_site.management.commands import serve
 from imagegen_site.management.commands.serve import web_command
-from tests.processes import stop_children
+from tests.processes import run_serve, stop_children, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,15 +130,8 @@ def test_an_open_reply_stream_does_not_stall_a_one_process_web_server(tmp_path, 
     web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert web.poll() is None and time.monotonic() < deadline, (tmp_path / "web.log").read_text()
-            time.sleep(0.2)
+        assert wait_for_http(f"{base}/healthz", process=web,
+                             describe=lambda: (tmp_path / "web.log").read_text()).status_code == 200
 
         browser = requests.Session()
         csrf = secrets.token_hex(16)
@@ -166,34 +159,9 @@ def test_an_open_reply_stream_does_not_stall_a_one_process_web_server(tmp_path, 
 
 
 def test_serve_starts_the_web_with_the_one_command_line_and_threads_from_the_environment(monkeypatch, tmp_path):
-    started: list[list[str]] = []
-
-    class Child:
-        returncode = 0
-
-        def __init__(self, cmd):
-            started.append(cmd)
-
-        def poll(self):
-            return None
-
-        def send_signal(self, signum):
-            pass
-
-        def wait(self, timeout=None):
-            return 0
-
-    def stop_at_once(seconds):
-        raise KeyboardInterrupt
-
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setenv("IMAGEGEN_WEB_THREADS", "3")
-    monkeypatch.setattr(serve.subprocess, "Popen", Child)
-    monkeypatch.setattr(serve.time, "sleep", stop_at_once)
-    command = serve.Command()
-    options = command.create_parser("manage.py", "serve").parse_args(["--web-workers", "2"])
-    with pytest.raises(KeyboardInterrupt):
-        command.handle(**vars(options))
+    started = run_serve(monkeypatch, tmp_path, ["--web-workers", "2"])
     web = next(c for c in started if "gunicorn" in c)
-    assert web == web_command(sys.executable, bind=options.bind, web_workers=2, threads=3)  # the bench's too
+    bind = serve.Command().create_parser("manage.py", "serve").parse_args([]).bind
+    assert web == web_command(sys.executable, bind=bind, web_workers=2, threads=3)  # the bench's too
     assert web[web.index("--worker-class") + 1] == "gthread" and web[web.index("--threads") + 1] == "3"
