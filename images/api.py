@@ -1,4 +1,5 @@
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -50,10 +51,10 @@ class GenerationViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(GalleryImageSerializer(images.prefetch_related("tags"), many=True).data)
 
 
-# What GalleryImageSerializer reads in a list: every column of the image, and these of its generation.
-LIST_IMAGE_FIELDS = tuple(f.name for f in GeneratedImage._meta.concrete_fields)
-LIST_GENERATION_FIELDS = tuple(f"generation__{name}" for name in (
-    "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat"))
+# What GalleryImageSerializer reads of an image's generation in a list, as annotations on the image row (named in
+# images/serializers.py): a Generation object per image was a tenth of a 50-image list (issue 10, P3).
+LIST_GENERATION_COLUMNS = {f"list_{name}": F(f"generation__{name}") for name in (
+    "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat_id")}
 
 
 class LibraryPagination(PageNumberPagination):
@@ -88,9 +89,10 @@ class GeneratedImageViewSet(
         images = GeneratedImage.objects.for_user(self.request.user).select_related("generation")
         if self.action != "list":
             return images.prefetch_related("tags")
-        # Of the generation, only what the serializer shows: its JSON and date columns cost more to load than the
-        # rest of the row (the detail actions load it whole). The page's tags come as names (paginate_queryset).
-        images = images.only(*LIST_IMAGE_FIELDS, *LIST_GENERATION_FIELDS)
+        # Of the generation, only what the serializer shows, as columns of the image row: its JSON and date columns
+        # cost more to load than the rest of the row, and so did a model object per image (the detail actions load
+        # it whole). The page's tags come as names (paginate_queryset).
+        images = images.select_related(None).annotate(**LIST_GENERATION_COLUMNS)
         self.filter_values = self._filters()
         return gallery.ordered(gallery.apply_filters(images, self.filter_values), self.filter_values)
 

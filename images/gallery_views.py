@@ -54,8 +54,9 @@ def _back(request: HttpRequest, default: str) -> str:
 
 
 def _with_src(images, kind: delivery.Kind = "thumb"):
+    src = delivery.page_src_maker(kind)
     for image in images:
-        image.src = delivery.page_src(image, kind)
+        image.src = src(image)
     return images
 
 

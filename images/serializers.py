@@ -1,7 +1,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from .delivery import link_maker
+from .delivery import link_maker, short_lived_url_maker
 from .models import GeneratedImage, Generation
 
 
@@ -83,9 +83,7 @@ class GalleryImageSerializer(GeneratedImageSerializer):
         read_only_fields = [f for f in fields if f not in ("is_favorite", "tags", "image_type")]
 
     def get_url(self, image: GeneratedImage) -> str:
-        from .delivery import short_lived_url
-
-        return short_lived_url(image)
+        return self._links()[3](image)
 
     def get_download_url(self, image: GeneratedImage) -> str:
         return link_maker("image-download")(image.pk)
@@ -94,11 +92,17 @@ class GalleryImageSerializer(GeneratedImageSerializer):
         """What DRF's own fields draw (the same keys, order and values), built directly: DRF's generic walk over 26
         fields and the URL reversals were most of a 50-image list (issue 10, P3). tests/images/test_gallery_api.py
         compares the two, so a field added to Meta.fields without a line here fails there."""
-        urls = self.__dict__.get("_urls")  # once per serializer: a list's child draws every image of the page
-        if urls is None:
-            urls = self._urls = tuple(link_maker(n) for n in ("image-file", "image-thumbnail", "image-download"))
-        file_url, thumbnail_url, download_url = urls
-        generation = image.generation
+        file_url, thumbnail_url, download_url, _ = self._links()
+        row = image.__dict__
+        if "list_prompt" in row:  # a list's page: the generation's columns came with the image (images/api.py)
+            prompt, refined_prompt, negative_prompt, provider, model, chat = (
+                row["list_prompt"], row["list_refined_prompt"], row["list_negative_prompt"], row["list_provider"],
+                row["list_model"], row["list_chat_id"])
+        else:
+            generation = image.generation
+            prompt, refined_prompt, negative_prompt, provider, model, chat = (
+                generation.prompt, generation.refined_prompt, generation.negative_prompt, generation.provider,
+                generation.model, generation.chat_id)
         pk = image.pk
         created = image.created
         names = self.context.get("tag_names")  # a list's page: its tags in one query (images/api.py)
@@ -120,16 +124,24 @@ class GalleryImageSerializer(GeneratedImageSerializer):
             "image_type": image.image_type,
             "in_gallery": bool(image.in_gallery),
             "created": None if created is None else _DATETIME.to_representation(created),
-            "prompt": generation.prompt,
-            "refined_prompt": generation.refined_prompt,
-            "negative_prompt": generation.negative_prompt,
-            "provider": generation.provider,
-            "model": generation.model,
-            "chat": generation.chat_id,
+            "prompt": prompt,
+            "refined_prompt": refined_prompt,
+            "negative_prompt": negative_prompt,
+            "provider": provider,
+            "model": model,
+            "chat": chat,
             "tags": names.get(pk, []) if names is not None else [tag.name for tag in image.tags.all()],
             "url": self.get_url(image),
             "download_url": download_url(pk),
         }
+
+    def _links(self) -> tuple:
+        """The link makers, once per serializer: a list's child draws every image of the page."""
+        links = self.__dict__.get("_link_makers")
+        if links is None:
+            links = self._link_makers = (*(link_maker(n) for n in ("image-file", "image-thumbnail", "image-download")),
+                                         short_lived_url_maker())
+        return links
 
     def validate_tags(self, value: list[str]) -> list[str]:
         from .gallery import TagError, parse_tag_names

@@ -147,3 +147,16 @@ def test_link_maker_gives_what_reverse_gives(name, arg):
         assert link_maker(name)(arg) == reverse(name, args=[arg]) and reverse(name, args=[arg]).startswith("/under/")
     finally:
         set_script_prefix("/")
+
+
+def test_a_list_signs_the_same_links_as_short_lived_url(alice, make_image, settings):
+    """short_lived_url_maker derives the HMAC key once per list; its links are byte for byte short_lived_url's at the
+    same moment, for either kind, and follow a change of SECRET_KEY."""
+    image = make_image(alice)
+    with time_machine.travel(timezone.now(), tick=False):
+        make = delivery.short_lived_url_maker()
+        for kind in ("file", "thumb"):
+            assert make(image, kind) == delivery.short_lived_url(image, kind)
+        assert make(image) == delivery.short_lived_url(image)
+        settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+        assert delivery.short_lived_url_maker()(image) == delivery.short_lived_url(image) != make(image)

@@ -298,3 +298,23 @@ def test_tiles_are_drawn_once_and_show_every_change_to_what_they_draw(alice_clie
     filtered = alice_client.get(reverse("gallery"), {"q": "fox"}).content.decode()
     assert f'href="/gallery/{fox.pk}/?q=fox"' in filtered  # the filters are in the key: links keep them
     assert drawn == ["images/_gallery_tile.html"] * 3
+
+
+def test_the_add_image_dialogs_drawn_once_carry_each_requests_csrf_token(alice_client):
+    """The Upload / Import dialogs are drawn once a process around a marker (images/templatetags/gallery_extras.py):
+    the same HTML as drawn afresh, with each request's own token in both forms."""
+    from django.template import Context, Template
+    from django.template.loader import render_to_string
+
+    from images.models import ImageType
+
+    tag = Template("{% load gallery_extras %}{% add_image_modals %}")
+    for token in ("tokenA" * 8, "tokenB" * 8, "NOTPROVIDED", ""):
+        fresh = render_to_string("images/_add_image_modals.html", {"types": ImageType.choices, "csrf_token": token})
+        assert tag.render(Context({"csrf_token": token})) == fresh
+        drawn = 2 if token not in ("", "NOTPROVIDED") else 0
+        assert fresh.count(f'name="csrfmiddlewaretoken" value="{token}"') == fresh.count("csrfmiddlewaretoken") == drawn
+    page = alice_client.get(reverse("gallery")).content.decode()
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert len(tokens) >= 3 and "csrftokenmark" not in page
+    assert alice_client.get(reverse("gallery")).content.decode().count(tokens[-1]) == 0  # a fresh mask each time
