@@ -2,6 +2,31 @@
 (function () {
   "use strict";
 
+  // An out-of-band part whose target is not on the page yet (the sidebar's chat list loads after the page, so a
+  // first message sent at once can come back before it) would make htmx log an error and be lost. Such parts are
+  // taken out before the swap; an innerHTML one (the sidebar's new chat title) is applied when its target appears.
+  // Our out-of-band parts are single elements without nested elements of the same tag, which the pattern needs.
+  var OOB_PART = /<(\w+)\b([^>]*\bhx-swap-oob="([^"]*)"[^>]*)>([\s\S]*?)<\/\1>/g;
+  var waitingParts = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var html = event.detail.serverResponse;
+    if (typeof html !== "string" || html.indexOf("hx-swap-oob") === -1) return;
+    event.detail.serverResponse = html.replace(OOB_PART, function (part, tag, attrs, how, inner) {
+      var id = /\bid="([^"]+)"/.exec(attrs);
+      if (!id || document.getElementById(id[1])) return part;
+      if (how === "innerHTML") waitingParts[id[1]] = inner;
+      return "";
+    });
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(waitingParts).forEach(function (id) {
+      var target = document.getElementById(id);
+      if (!target) return;
+      target.innerHTML = waitingParts[id];
+      delete waitingParts[id];
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     var token = document.querySelector('meta[name="csrf-token"]');
     document.body.addEventListener("htmx:configRequest", function (event) {

@@ -82,3 +82,34 @@ def test_the_gallery_shows_thumbnails_and_a_detail_page(page: Page, django_user_
     page.click(".gallery-item")
     expect(page.locator(".details")).to_contain_text("1344 × 768")
     expect(page.locator(".details")).to_contain_text("7")
+
+
+def test_a_first_message_answered_before_the_sidebar_loads_still_names_the_chat(page: Page, django_user_model,
+                                                                                  base_url):
+    """The sidebar's list loads after the page. Here its answer is held back until the first message has come back
+    (and is the one from before the message, titled "New chat"): no console error, and the new title still lands."""
+    import re
+
+    from chats.models import Chat
+
+    from .ui import Guard
+
+    ada = django_user_model.objects.create_user("ada", password="ada-pass-123")
+    chat = Chat.objects.create(owner=ada)
+    log_in(page, "ada", "ada-pass-123")
+    guard = Guard(page, base_url)
+    held = []
+    page.route(re.compile(r".*/chats/\?current=\d+$"), lambda route: held.append((route, route.fetch())))
+    page.goto(chat.get_absolute_url())
+    page.wait_for_load_state()
+    expect(page.locator("#chat-list-items[aria-busy=true]")).to_have_count(1)  # the list has not arrived
+    page.fill("#message-input", "/image a lighthouse at night")
+    page.keyboard.press("Enter")
+    expect(page.locator("#chat-title")).to_have_text("a lighthouse at night")
+    expect(page.locator(".gen-succeeded")).to_be_visible(timeout=15_000)
+    assert len(held) == 1
+    route, stale = held[0]
+    assert "New chat" in stale.text()  # answered before the message: the old title
+    route.fulfill(response=stale)
+    expect(page.locator(".chat-link[aria-current=page]")).to_have_text("a lighthouse at night")
+    guard.check("first message before the sidebar")
