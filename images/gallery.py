@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 
 from . import library_cache
@@ -82,14 +82,47 @@ class GalleryFilterForm(forms.Form):
         return urlencode({k: ("1" if v is True else v) for k, v in params.items()})
 
 
+# Full-text search on PostgreSQL. "english" rather than "simple": it stems, so "foxes" finds "fox" and "running"
+# finds "run" (issue 6); the price is that English stop words ("the", "a") are not searchable on their own.
+SEARCH_CONFIG = "english"
+
+
 def _search(words: str) -> Q:
-    """Every word must appear in one of the prompts (case-insensitive); portable across SQLite and PostgreSQL."""
+    """Prompts that match `words`: full-text on PostgreSQL, every word as a substring elsewhere (SQLite)."""
+    if connection.vendor == "postgresql":
+        return _full_text(words)
     terms = words.split()[:10]
     per_word = [
         Q(generation__prompt__icontains=w) | Q(generation__refined_prompt__icontains=w) | Q(revised_prompt__icontains=w)
         for w in terms
     ]
     return reduce(and_, per_word, Q())
+
+
+def prompt_documents():
+    """The two search documents: the generation's typed and refined prompts, and the image's revised prompt (an index
+    cannot span the join, so they stay two). Migration 0009's GIN indexes repeat these expressions: change both."""
+    from django.contrib.postgres.search import SearchVector
+
+    return (SearchVector("prompt", "refined_prompt", config=SEARCH_CONFIG),
+            SearchVector("revised_prompt", config=SEARCH_CONFIG))
+
+
+def _full_text(words: str) -> Q:
+    """Web-search syntax ("fox -dog", "a \"red fox\"", "fox or owl"), stemmed, matched against each document.
+
+    An image matches when its generation's prompts match, or its own revised prompt does; a query is not satisfied
+    by words split across the two (rare: a provider's revision restates the prompt). Each side is an id subquery
+    that its GIN index answers; the outer query stays the owner's library, so owner scoping and the query count are
+    as before. Not ranked: the gallery's orders are keyset-paginated (newest, favorites), which a rank would break.
+    """
+    from django.contrib.postgres.search import SearchQuery
+
+    query = SearchQuery(words, search_type="websearch", config=SEARCH_CONFIG)
+    generation_doc, revised_doc = prompt_documents()
+    generations = Generation.objects.alias(document=generation_doc).filter(document=query).values("pk")
+    images = GeneratedImage.objects.alias(document=revised_doc).filter(document=query).values("pk")
+    return Q(generation__in=generations) | Q(pk__in=images)
 
 
 def apply_filters(images: QuerySet, values: dict, *, skip: str = "") -> QuerySet:
