@@ -40,7 +40,7 @@ def lease_duration() -> timedelta:
 # --- dispatch order and queue position --------------------------------------------------------------------------
 
 
-def _task_priority(priority: int, waiting_ahead_of_same_owner: int) -> int:
+def task_priority(priority: int, waiting_ahead_of_same_owner: int) -> int:
     band = max(-3, min(3, priority)) * PRIORITY_BAND
     return max(-100, min(100, band - min(waiting_ahead_of_same_owner, MAX_FAIRNESS_STEPS)))
 
@@ -53,7 +53,7 @@ def dispatch_priority(generation_id: int) -> int:
     ahead = Generation.objects.filter(
         owner_id=row["owner_id"], status=Generation.Status.QUEUED, pk__lt=generation_id
     ).count()
-    return _task_priority(row["priority"], ahead)
+    return task_priority(row["priority"], ahead)
 
 
 def queue_position(generation: Generation, *, now: datetime | None = None) -> int | None:
@@ -76,7 +76,7 @@ def queue_position(generation: Generation, *, now: datetime | None = None) -> in
     for pk, owner_id, priority, attempts in waiting:
         ahead = seen_per_owner.get(owner_id, 0)
         seen_per_owner[owner_id] = ahead + 1
-        keys[pk] = (-_task_priority(priority, ahead), 0 if attempts else 1, pk)
+        keys[pk] = (-task_priority(priority, ahead), 0 if attempts else 1, pk)
     mine = keys.get(generation.pk)
     if mine is None:
         return POSITION_SCAN_LIMIT + 1

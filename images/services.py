@@ -19,7 +19,7 @@ from profiles.crypto import KeyDecryptError
 from profiles.models import ApiKey, ImageProfile
 
 from . import fanout, imaging, previews, pricing
-from .jobs import MAX_ATTEMPTS, _task_priority, dispatch_priority, lease_duration
+from .jobs import MAX_ATTEMPTS, task_priority, dispatch_priority, lease_duration
 from .library_cache import library_changed
 from .models import GeneratedImage, Generation, ImageSource, ImageType
 from .providers import DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, get_provider, get_provider_class
@@ -173,7 +173,7 @@ def generation_start(
     # robust: if the queue is down at commit, the request still succeeds and the row waits, queued, for the sweeper
     # (images/jobs.py) to enqueue it again (T42). Under the lock, this owner's queued jobs are exactly those ahead of
     # this one: the dispatch priority is known now, with no query at commit (jobs.dispatch_priority's count).
-    enqueue_on_commit(generation.pk, priority=_task_priority(generation.priority, queued))
+    enqueue_on_commit(generation.pk, priority=task_priority(generation.priority, queued))
     return generation
 
 
