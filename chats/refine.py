@@ -186,9 +186,25 @@ def refine_cached(owner, choice, prompt: str, *, style_slug: str, context: list[
     return refined, how
 
 
+def refine_generation_offline(generation) -> None:
+    """A chat /image's first refinement, in the worker before the moderation check (not in the request, so posting
+    stays a few inserts: bench P1): salient words of the chat's recent turns, the owner's world note for the image
+    type and the style, with no network. The chat model's refinement, when there is one, comes next and replaces it."""
+    if generation.parameters.get("refined_by"):
+        return  # an earlier attempt's chat model refined it already (a retry): keep that
+    style = STYLES.get(generation.parameters.get("style", ""))
+    context = gather_context(generation.chat, ContextOptions(), before=generation.message)
+    refined = refine_offline(generation.prompt, style=style, context=context,
+                             world_note=world_note_for(generation.owner, generation.parameters.get("type", "")))
+    if refined != generation.refined_prompt:
+        generation.refined_prompt = refined
+        type(generation).objects.filter(pk=generation.pk).update(refined_prompt=refined)
+
+
 def refine_generation_prompt(generation) -> None:
-    """The worker's step before the provider for a generation marked better_context: ask the chat model (when the
-    owner has one) to refine the prompt with the chat's context. On any failure the offline prompt stays."""
+    """The worker's step before the provider for a generation marked better_context, after refine_generation_offline
+    and the moderation check: ask the chat model (when the owner has one) to refine the prompt with the chat's
+    context. On any failure the offline prompt stays."""
     from .chat_model import chat_client, cheap_model, resolve_chat_model
 
     choice = resolve_chat_model(generation.owner, generation.chat)

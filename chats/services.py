@@ -16,7 +16,6 @@ from . import intent
 from .chat_model import resolve_chat_model
 from .commands import CommandError, ImageCommand, help_text, is_command, parse_message
 from .models import Chat, Message
-from .refine import ContextOptions, gather_context, refine_offline, world_note_for
 from .reply import latest_image
 from .summary import schedule_if_due as schedule_summary_if_due
 
@@ -57,8 +56,8 @@ def chat_message_post(*, chat: Chat, content: str) -> list[Message]:
         chat.title = title_from(content)
     chat.save(update_fields=["title", "updated"])
     answer = _answer(chat, content, user_message)
-    if answer.metadata.get("reply") != "pending":  # this turn is complete (a streamed reply: when it is saved)
-        schedule_summary_if_due(chat)
+    if answer.kind != Message.Kind.IMAGE and answer.metadata.get("reply") != "pending":
+        schedule_summary_if_due(chat)  # this turn is complete (an image card's: when its job ends; a reply's: saved)
     return [user_message, answer]
 
 
@@ -122,7 +121,6 @@ def _image_answer(chat: Chat, command: ImageCommand, *, just_posted: Message, vi
             names = ", ".join(ImageProfile.objects.for_user(chat.owner).values_list("name", flat=True)) or "none yet"
             return _error_card(chat, f"No image profile named {command.profile_name!r}. Your profiles: {names}.")
     options = dict(command.options)
-    refined_prompt = ""
     if command.action == "edit" or options.get("edit_of") is not None:
         # An edit starts from the chat's latest image, unless --image named one of the gallery's (an upload or
         # an import too); generation_start checks that it is the owner's.
@@ -133,12 +131,9 @@ def _image_answer(chat: Chat, command: ImageCommand, *, just_posted: Message, vi
                                    "not_found")
             options["edit_of"] = source.pk
     elif not options.get("raw"):
-        # /image always refines: offline now (instant, deterministic), and the worker asks the chat model when
-        # there is one (options["better_context"]; whether there is one is the worker's question, asked when the job
-        # runs, not a query in this request); the offline prompt stays if that fails.
-        context = gather_context(chat, ContextOptions(), before=just_posted)  # the turns before this message
-        refined_prompt = refine_offline(command.prompt, style=STYLES.get(options.get("style", "")), context=context,
-                                        world_note=world_note_for(chat.owner, options.get("type", "")))
+        # /image always refines, in the worker before the provider (images/services.generation_run): offline from
+        # the chat's recent turns, the world note and the style, then by the chat model when the owner has one. Not
+        # here: posting stays a few inserts (bench P1), and the card shows the words as typed until the job runs.
         options["better_context"] = True
     card = Message.objects.create(
         chat=chat, role=Message.Role.ASSISTANT, kind=Message.Kind.IMAGE,
@@ -153,7 +148,6 @@ def _image_answer(chat: Chat, command: ImageCommand, *, just_posted: Message, vi
             chat=chat,
             message=card,
             profile=profile,
-            refined_prompt=refined_prompt,
         )
     except GenerationRequestError as e:
         card.kind, card.content, card.metadata = Message.Kind.ERROR, e.message, {"code": e.code}

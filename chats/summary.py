@@ -1,7 +1,7 @@
 """The chat's running summary (Chat.summary): rewritten in the worker after every IMAGEGEN_SUMMARY_EVERY_TURNS turns.
 
-A turn ends when its answer is saved: the image/help/error card in chat_message_post, or the streamed reply in
-chats/reply.py. Then, if enough turns passed since the summary last moved (Chat.summary_through, a message id), a
+A turn ends when its answer is complete: a help or error card when chat_message_post saves it, an image card when
+its job ends (images.signals.generation_finished), a streamed reply when chats/reply.py saves it. Then, if enough turns passed since the summary last moved (Chat.summary_through, a message id), a
 task (chats/tasks.py) is queued, never run in the request. The task folds the new messages into the previous
 summary with the chat's cheap model (chats/llm, the same one prompt refinement uses), or, without a chat model or
 when the call fails, an offline extractive summary (the sentences that carry the conversation's most frequent
@@ -51,18 +51,20 @@ def every_turns() -> int:
     return max(0, settings.IMAGEGEN_SUMMARY_EVERY_TURNS)
 
 
-def turns_since_summary(chat: Chat) -> int:
-    """The person's messages after the last one the summary covers: one per turn."""
-    return chat.messages.filter(role=Message.Role.USER, pk__gt=chat.summary_through or 0).count()
+def turns_since_summary(chat: Chat, *, before: int | None = None) -> int:
+    """The person's messages after the last one the summary covers (and before message `before`): one per turn."""
+    turns = chat.messages.filter(role=Message.Role.USER, pk__gt=chat.summary_through or 0)
+    return (turns if before is None else turns.filter(pk__lt=before)).count()
 
 
-def schedule_if_due(chat: Chat) -> bool:
+def schedule_if_due(chat: Chat, *, answer_id: int | None = None) -> bool:
     """Queue the summary task after the commit when N turns have passed; cheap enough for the request path (one
     indexed count). The task checks again, so an extra or a duplicate enqueue costs nothing. While the summary lags
     (the workers are busy with images, or stopped), it is queued again every N turns, not at every turn: a burst of
     posts into one chat would otherwise queue a task per post, each one a write here and a turn of a worker."""
     n = every_turns()
-    turns = turns_since_summary(chat) if n else 0
+    # answer_id: the turn that ended is the one this answer belongs to, not the latest (images end out of order).
+    turns = turns_since_summary(chat, before=answer_id) if n else 0
     if not n or turns < n or turns % n:
         return False
     chat_id = chat.pk
@@ -77,6 +79,16 @@ def schedule_if_due(chat: Chat) -> bool:
 
     transaction.on_commit(enqueue_summary, robust=True)
     return True
+
+
+def schedule_after_image(sender, generation, **kwargs) -> None:
+    """A turn answered by an image card ends when its job does (images.signals.generation_finished): the count runs
+    in the worker then, not in the post (chat_message_post leaves image cards to this)."""
+    if generation.chat_id is None or generation.modal:
+        return
+    chat = Chat.objects.filter(pk=generation.chat_id).only("pk", "summary_through").first()
+    if chat is not None:
+        schedule_if_due(chat, answer_id=generation.message_id)
 
 
 def new_messages(chat: Chat) -> list[Message]:

@@ -23,6 +23,7 @@ from .jobs import MAX_ATTEMPTS, task_priority, dispatch_priority, lease_duration
 from .library_cache import library_changed
 from .models import GeneratedImage, Generation, ImageSource, ImageType
 from .providers import DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, get_provider, get_provider_class
+from .signals import generation_finished
 from .storage import store_image
 from moderation.checks import check_generation
 from .styles import STYLES
@@ -168,12 +169,14 @@ def generation_start(
                 owner=owner, chat=chat, message=message, profile=profile, provider_kind=provider_kind, model=model,
                 options=options, prompt=prompt, negative_prompt=negative_prompt, refined_prompt=refined_prompt,
             )
+            # Inside the block, so the ORM queue's task row commits with the generation even when this block is
+            # the whole transaction (the API). Robust: if the queue is down, the request still succeeds and the row
+            # waits, queued, for the sweeper (images/jobs.py) to enqueue it again (T42). Under the lock, this
+            # owner's queued jobs are exactly those ahead of this one: the dispatch priority is known now, with no
+            # query at commit (jobs.dispatch_priority's count).
+            enqueue_on_commit(generation.pk, priority=task_priority(generation.priority, queued))
     if refused is not None:
         raise refused
-    # robust: if the queue is down at commit, the request still succeeds and the row waits, queued, for the sweeper
-    # (images/jobs.py) to enqueue it again (T42). Under the lock, this owner's queued jobs are exactly those ahead of
-    # this one: the dispatch priority is known now, with no query at commit (jobs.dispatch_priority's count).
-    enqueue_on_commit(generation.pk, priority=task_priority(generation.priority, queued))
     return generation
 
 
@@ -233,12 +236,36 @@ def _world_note(owner, options: dict) -> str:
 
 
 def enqueue_on_commit(generation_id: int, *, delay_s: float = 0, priority: int | None = None) -> None:
+    """Queue the job so that it exists exactly when the generation's row commits (T42)."""
     kwargs = {"delay_s": delay_s} if priority is None else {"delay_s": delay_s, "priority": priority}
+    if queue_shares_the_transaction():
+        # The ORM queue's table is in this database: the task row goes in with the generation, in the same commit
+        # (both or neither, and one write transaction per post instead of two: bench P1). A failure that is not the
+        # database's own leaves the row queued for the sweeper, as a broker down at commit does below.
+        try:
+            enqueue_generation(generation_id, **kwargs)
+        except DatabaseError:
+            raise  # the transaction itself is failing: it cannot commit the generation either
+        except Exception:
+            logger.exception("could not enqueue generation %s; the sweeper will", generation_id)
+        return
 
     def enqueue_job() -> None:  # a named function: Django's robust on_commit logs failures by __qualname__
         enqueue_generation(generation_id, **kwargs)
 
     transaction.on_commit(enqueue_job, robust=True)
+
+
+def queue_shares_the_transaction() -> bool:
+    """Whether a task enqueued now commits or rolls back with the open transaction: the ORM queue (django-tasks-db)
+    on the generations' database, inside an atomic block. RQ (Redis) never does, so it waits for on_commit."""
+    from django_tasks import task_backends
+    from django_tasks_db.backend import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    alias = router.db_for_write(Generation)
+    return (isinstance(task_backends["default"], DatabaseBackend) and router.db_for_write(DBTaskResult) == alias
+            and connections[alias].in_atomic_block)
 
 
 def enqueue_generation(generation_id: int, *, delay_s: float = 0, priority: int | None = None) -> None:
@@ -295,15 +322,17 @@ def edit_inputs(generation: Generation) -> tuple[tuple[bytes, str], ...]:
         return ((handle.read(), image.mime_type),)
 
 
-def refine_before_run(generation: Generation) -> None:
-    """Better context for /image: the owner's chat model rewrites the prompt with the chat's context. The offline
-    refinement made at start stays if anything here fails: a refinement problem never fails the image."""
-    from chats.refine import refine_generation_prompt  # chats depends on images, not the other way round
+def refine_before_run(generation: Generation, *, offline: bool = False) -> None:
+    """Better context for a chat /image: `offline`, the chat's recent turns, world note and style (no network);
+    else the owner's chat model rewrites the prompt with the chat's context. A refinement problem never fails the
+    image: the prompt it had stays."""
+    # chats depends on images, not the other way round
+    from chats.refine import refine_generation_offline, refine_generation_prompt
 
     try:
-        refine_generation_prompt(generation)
+        (refine_generation_offline if offline else refine_generation_prompt)(generation)
     except Exception:
-        logger.exception("prompt refinement failed for generation %s; using the offline prompt", generation.pk)
+        logger.exception("prompt refinement failed for generation %s; using the prompt as it was", generation.pk)
 
 
 def build_image_request(generation: Generation) -> ImageRequest:
@@ -371,6 +400,8 @@ def generation_run(*, generation_id: int) -> None:
         return
     generation = Generation.objects.select_related("profile__api_key").get(pk=generation_id)
     try:
+        if generation.parameters.get("better_context"):
+            refine_before_run(generation, offline=True)  # no network: checked below like the person's own words
         # Before any provider call, the refiner's chat model included (moderation/checks.py): content_policy.
         check_generation(generation)
         if generation.parameters.get("better_context"):
@@ -489,6 +520,7 @@ def _finish(generation: Generation, status: str, **fields) -> bool:
     )
     if finished:
         transaction.on_commit(partial(log_generation_outcome, generation.pk))
+        transaction.on_commit(partial(generation_finished.send, sender=Generation, generation=generation), robust=True)
     return finished
 
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import Signal
 
 from .library_cache import library_changed
 from .models import GeneratedImage, Tag
+
+# Sent with generation=… after the commit that gives a generation its final state (services._finish): a chat turn
+# answered by an image card is complete then, and chats/summary.py counts it (not the post: bench P1).
+generation_finished = Signal()
 
 
 def _owner_is_being_deleted(origin) -> bool:

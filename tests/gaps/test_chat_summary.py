@@ -15,6 +15,7 @@ from chats.refine import ContextOptions, gather_context
 from chats.summary import SUMMARY_SYSTEM, summarize_offline, update_summary
 from imagegen_site import http as safe_http
 from images.models import Generation
+from images.services import generation_run
 from profiles.models import ApiKey
 from tests.chats.conftest import sse
 
@@ -85,6 +86,10 @@ def test_it_is_a_queued_task_not_work_in_the_request(alice_client, chat, every_f
 
     for text in TURNS:
         post(alice_client, chat, text, django_capture_on_commit_callbacks)
+    assert not DBTaskResult.objects.filter(task_path="chats.tasks.summarize_chat").exists()  # images still queued
+    for generation in Generation.objects.filter(chat=chat).order_by("pk"):
+        with django_capture_on_commit_callbacks(execute=True):  # a worker: an image card's turn ends with its job
+            generation_run(generation_id=generation.pk)
     chat.refresh_from_db()
     assert chat.summary == ""  # the request did not write it...
     task = DBTaskResult.objects.get(task_path="chats.tasks.summarize_chat")

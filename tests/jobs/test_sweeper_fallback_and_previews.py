@@ -34,6 +34,7 @@ def stranded(owner, *, attempts: int, preview: bytes | None = None) -> Generatio
     """A job as a SIGKILLed worker leaves it: running on its `attempts`-th attempt, lease in the past, and (when given)
     the live preview that worker had recorded."""
     generation = generation_start(owner=owner, prompt="a fox")
+    task_rows(generation.pk).delete()  # the dead worker took its task off the ORM queue (enqueued with the row)
     Generation.objects.filter(pk=generation.pk).update(
         status="running", attempts=attempts, started_at=timezone.now() - timedelta(minutes=12),
         lease_until=timezone.now() - timedelta(seconds=1),

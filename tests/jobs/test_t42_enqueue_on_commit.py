@@ -30,8 +30,26 @@ def test_t42_an_image_request_inside_a_rolled_back_transaction_enqueues_nothing(
 def test_t42_a_committed_request_enqueues_exactly_once(alice, database_queue, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         generation = generation_start(owner=alice, prompt="a fox")
-    assert len(callbacks) == 1
+    # The ORM queue is in the same database: its task row is written in the generation's transaction (it commits or
+    # rolls back with it), not by a callback at commit.
+    assert callbacks == []
     assert task_rows(generation.pk).count() == 1
+
+
+def test_t42_a_queue_outside_the_database_is_enqueued_at_commit_only(alice, settings,
+                                                                     django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    from images.services import queue_shares_the_transaction
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": ["default"]}}
+    assert not queue_shares_the_transaction()
+    with mock.patch("images.services.enqueue_generation") as enqueue:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            generation_start(owner=alice, prompt="a fox")
+        assert enqueue.call_count == 0 and len(callbacks) == 1  # waiting for the commit
+        callbacks[0]()
+        assert enqueue.call_count == 1
 
 
 @pytest.mark.django_db(transaction=True)  # real commits, and db_worker may close the connection (PostgreSQL)

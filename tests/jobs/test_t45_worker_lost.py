@@ -17,6 +17,7 @@ pytestmark = pytest.mark.django_db
 def stranded(owner, *, attempts: int) -> Generation:
     """A job as a SIGKILLed worker leaves it: running, lease in the past."""
     generation = generation_start(owner=owner, prompt="a fox")
+    task_rows(generation.pk).delete()  # the dead worker took its task off the ORM queue (enqueued with the row)
     Generation.objects.filter(pk=generation.pk).update(
         status="running", attempts=attempts, started_at=timezone.now() - timedelta(minutes=12),
         lease_until=timezone.now() - timedelta(seconds=1),

@@ -153,6 +153,7 @@ def test_a_database_error_mid_attempt_is_retried_not_failed_as_our_bug(
     from django.db import OperationalError
 
     generation = generation_start(owner=alice, prompt="a fox")
+    task_rows(generation.pk).delete()  # this test is the worker that took it
     fake_provider.script = [OperationalError("server closed the connection unexpectedly")]
     with django_capture_on_commit_callbacks(execute=True):
         generation_run(generation_id=generation.pk)
