@@ -40,7 +40,7 @@ class GenerationAdmin(admin.ModelAdmin):
     list_filter = ["status", "provider", "error_code", "cost_source", "modal", "queued_at"]
     search_fields = ["prompt", "refined_prompt", "owner__username"]
     list_select_related = ["owner"]
-    raw_id_fields = ["owner", "chat", "message", "profile"]
+    raw_id_fields = ["owner", "chat", "message", "profile", "edit_of"]  # a select of every image would be huge
     readonly_fields = ["queued_at", "started_at", "finished_at", "lease_until", "next_attempt_at", "attempts",
                        "progress", "live_preview"]
     inlines = [GeneratedImageInline]

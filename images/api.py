@@ -54,7 +54,7 @@ class GenerationViewSet(viewsets.ReadOnlyModelViewSet):
 # What GalleryImageSerializer reads of an image's generation in a list, as annotations on the image row (named in
 # images/serializers.py): a Generation object per image was a tenth of a 50-image list (issue 10, P3).
 LIST_GENERATION_COLUMNS = {f"list_{name}": F(f"generation__{name}") for name in (
-    "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat_id")}
+    "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat_id", "edit_of_id")}
 
 
 class LibraryPagination(PageNumberPagination):

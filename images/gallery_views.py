@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from chats.models import Chat
 
-from . import delivery, export, gallery
+from . import delivery, export, gallery, lineage
 from .library_cache import library_changed
 from .metadata import provenance, with_metadata
 from .models import GeneratedImage, Tag
@@ -161,6 +161,8 @@ def _detail_context(request: HttpRequest, image: GeneratedImage, **extra) -> dic
     except Exception:  # a provider that no longer exists: the image stays viewable
         supports_seed = False
     image.src = delivery.page_src(image, "file")
+    edits = lineage.image_lineage(request.user, image)
+    _with_src([edits.source, *edits.edits] if edits.source else edits.edits)
     return {
         "nav": "gallery",
         "image": image,
@@ -172,6 +174,7 @@ def _detail_context(request: HttpRequest, image: GeneratedImage, **extra) -> dic
         "tags_text": ", ".join(t.name for t in image.tags.all()),
         "reuse_form": extra.pop("reuse_form", None) or ReuseForm(initial=gallery.reuse_options(image)),
         "same_seed_possible": supports_seed and image.seed is not None,
+        "lineage": edits,
         **extra,
     }
 

@@ -40,6 +40,7 @@ def provenance(image: GeneratedImage) -> dict:
         "model": generation.model,
         "seed": image.seed,
         "parameters": generation.parameters,
+        "edit_of": generation.edit_of_id,  # the image this one was edited from (null: none, or deleted since)
         "width": image.width,
         "height": image.height,
         "created": image.created.isoformat(),
@@ -53,7 +54,7 @@ def a1111_infotext(meta: dict) -> str:
     if meta["negative_prompt"]:
         lines.append(f"Negative prompt: {meta['negative_prompt']}")
     fields = [("Seed", meta["seed"]), ("Size", f"{meta['width']}x{meta['height']}"), ("Model", meta["model"]),
-              ("Provider", meta["provider"])]
+              ("Provider", meta["provider"]), ("Edit of image", meta.get("edit_of"))]
     lines.append(", ".join(f"{k}: {v}" for k, v in fields if v not in (None, "")))
     return "\n".join(lines)
 

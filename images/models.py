@@ -69,6 +69,12 @@ class Generation(models.Model):
     # Made in the standalone image modal (seed 000, POST /api/generate-image): its images are created unsaved
     # (GeneratedImage.in_gallery False) and join the gallery, as source "modal", only when the person saves them.
     modal = models.BooleanField(default=False)
+    # The image this generation edits (/edit, the gallery's Edit button, the chat model's edit_image tool): the
+    # lineage the gallery shows both ways. parameters["edit_of"] keeps the same id for retries, fallbacks and
+    # re-rolls; this link is the one that can be queried, and it empties (the edit stays) when the source goes.
+    edit_of = models.ForeignKey(
+        "GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="edits"
+    )
 
     objects = GenerationQuerySet.as_manager()
 

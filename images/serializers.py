@@ -30,6 +30,9 @@ class GenerationSerializer(serializers.ModelSerializer):
     progress = serializers.IntegerField(read_only=True, allow_null=True)
     preview_url = serializers.SerializerMethodField(help_text="The latest partial image (WEBP) while running, "
                                                     "for a signed-in session; null when there is none.")
+    edit_of = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True,
+        help_text="The id of the image this generation edits; null when it is no edit or that image was deleted.")
 
     class Meta:
         model = Generation
@@ -39,7 +42,7 @@ class GenerationSerializer(serializers.ModelSerializer):
             "queued_at", "started_at",
             "finished_at", "estimated_cost_usd", "cost_source", "images", "queue_position", "retry_in_s",
             "next_attempt_at",
-            "progress", "preview_url",
+            "progress", "preview_url", "edit_of",
         ]
         read_only_fields = fields
 
@@ -72,13 +75,17 @@ class GalleryImageSerializer(GeneratedImageSerializer):
     provider = serializers.CharField(source="generation.provider", read_only=True)
     model = serializers.CharField(source="generation.model", read_only=True)
     chat = serializers.IntegerField(source="generation.chat_id", read_only=True, allow_null=True)
+    edit_of = serializers.IntegerField(source="generation.edit_of_id", read_only=True, allow_null=True,
+                                       help_text="The id of the image this one was edited from; null when none "
+                                                 "(or it was deleted).")
     tags = TagNamesField(child=serializers.CharField(max_length=64), required=False, max_length=20)
     url = serializers.SerializerMethodField(help_text="Presigned (S3) or signed link, valid for 5 minutes.")
     download_url = serializers.SerializerMethodField(help_text="The file with its provenance embedded.")
 
     class Meta(GeneratedImageSerializer.Meta):
         fields = GeneratedImageSerializer.Meta.fields + [
-            "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat", "tags", "url", "download_url",
+            "prompt", "refined_prompt", "negative_prompt", "provider", "model", "chat", "edit_of", "tags", "url",
+            "download_url",
         ]
         read_only_fields = [f for f in fields if f not in ("is_favorite", "tags", "image_type")]
 
@@ -95,14 +102,14 @@ class GalleryImageSerializer(GeneratedImageSerializer):
         file_url, thumbnail_url, download_url, _ = self._links()
         row = image.__dict__
         if "list_prompt" in row:  # a list's page: the generation's columns came with the image (images/api.py)
-            prompt, refined_prompt, negative_prompt, provider, model, chat = (
+            prompt, refined_prompt, negative_prompt, provider, model, chat, edit_of = (
                 row["list_prompt"], row["list_refined_prompt"], row["list_negative_prompt"], row["list_provider"],
-                row["list_model"], row["list_chat_id"])
+                row["list_model"], row["list_chat_id"], row["list_edit_of_id"])
         else:
             generation = image.generation
-            prompt, refined_prompt, negative_prompt, provider, model, chat = (
+            prompt, refined_prompt, negative_prompt, provider, model, chat, edit_of = (
                 generation.prompt, generation.refined_prompt, generation.negative_prompt, generation.provider,
-                generation.model, generation.chat_id)
+                generation.model, generation.chat_id, generation.edit_of_id)
         pk = image.pk
         created = image.created
         names = self.context.get("tag_names")  # a list's page: its tags in one query (images/api.py)
@@ -130,6 +137,7 @@ class GalleryImageSerializer(GeneratedImageSerializer):
             "provider": provider,
             "model": model,
             "chat": chat,
+            "edit_of": edit_of,
             "tags": names.get(pk, []) if names is not None else [tag.name for tag in image.tags.all()],
             "url": self.get_url(image),
             "download_url": download_url(pk),

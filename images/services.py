@@ -223,6 +223,8 @@ def _create_generation(
         provider=provider_kind,
         model=model,
         parameters={**(profile.parameters if profile else {}), **options},
+        # The source of an edit as a link too (checked as the owner's own by check_edit in generation_start).
+        edit_of_id=options.get("edit_of"),
         prompt=prompt,
         negative_prompt=negative_prompt,
         refined_prompt=refined_prompt or refine_prompt(prompt, options, world_note=_world_note(owner, options)),
