@@ -5,7 +5,7 @@ from __future__ import annotations
 from images.providers.base import ProviderError
 from profiles.models import ApiKey
 
-from .llm import CHAT_PROVIDERS, ChatClient, ChatModelChoice, build_client
+from .llm import CHAT_PROVIDERS, ChatClient, ChatModelChoice, ChatProvider, build_client
 from .models import Chat, ChatPreferences
 
 OFF = "off"
@@ -32,14 +32,30 @@ def resolve_chat_model(owner, chat: Chat | None = None) -> ChatModelChoice | Non
     model = model or provider.default_model
     if not model:
         return None
-    return ChatModelChoice(provider=provider, model=model, base_url=(prefs.llm_base_url if prefs else "") or "")
+    return ChatModelChoice(provider=provider, model=model, base_url=saved_address(provider, prefs))
+
+
+def saved_address(provider, prefs: ChatPreferences | None) -> str:
+    """The saved server address, for the self-hosted kinds only (Ollama, any OpenAI-compatible server: they take no
+    key). A keyed provider always talks to its own API, so picking OpenAI in a chat never sends the OpenAI key to
+    the Ollama address saved for another chat (T15)."""
+    if provider.key_provider or prefs is None:
+        return ""
+    return prefs.llm_base_url or ""
+
+
+def owner_key(owner, provider: ChatProvider) -> ApiKey | None:
+    """The owner's newest key for this chat provider (None for keyless ones or when there is none)."""
+    if not provider.key_provider:
+        return None
+    return ApiKey.objects.for_user(owner).filter(provider=provider.key_provider).order_by("-created").first()
 
 
 def chat_client(owner, choice: ChatModelChoice) -> ChatClient:
     """A client with the owner's key for the provider (their newest one); ProviderError if it is missing."""
     api_key = None
     if choice.provider.key_provider:
-        key = ApiKey.objects.for_user(owner).filter(provider=choice.provider.key_provider).order_by("-created").first()
+        key = owner_key(owner, choice.provider)
         if key is None:
             raise ProviderError(f"{choice.provider.label} needs an API key: add one in Settings → API keys.",
                                 code="missing_api_key")

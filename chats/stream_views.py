@@ -10,14 +10,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from imagegen_site.ratelimits import check_key_check_rate
 from images.models import Generation
 from images.services import GenerationRequestError
 from images.styles import STYLES
 
 from .chat_model import preferences_for
 from .forms import ChatModelForm, ChatPreferencesForm
+from .model_list import ChatModelList, chat_models, known_models, listing_choice
 from .models import Chat, Message
 from .reply import stream_reply
 from .services import chat_reroll
@@ -78,8 +81,28 @@ def chat_settings(request: HttpRequest) -> HttpResponse:
         form.save()
         flash.success(request, "Default chat model saved.")
         return redirect("chat-settings")
-    return render(request, "chats/settings.html", {"form": form, "styles": STYLES.values(), "nav": "settings"},
+    choice = listing_choice(request.user, form["llm_provider"].value() or "")
+    listing = ChatModelList(known_models(choice.provider) if choice else [])  # the live list comes on focus
+    return render(request, "chats/settings.html",
+                  {"form": form, "listing": listing, "styles": STYLES.values(), "nav": "settings"},
                   status=422 if form.errors else 200)
+
+
+@login_required
+@require_GET
+@never_cache
+def chat_model_options(request: HttpRequest) -> HttpResponse:
+    """The model pickers' <datalist> for the chosen provider (htmx, on a provider change or the first focus)."""
+    if not request.headers.get("HX-Request"):
+        # A fragment, not a page; and a link from another site cannot send this header, so it cannot make the
+        # server call out (and spend the person's key-check allowance) on its behalf.
+        return HttpResponse("This is a part of the chat model picker.", status=400,
+                            content_type="text/plain; charset=utf-8")
+    choice = listing_choice(request.user, request.GET.get("llm_provider", ""),
+                            typed_base_url=request.GET.get("llm_base_url", ""))
+    listing = ChatModelList() if choice is None else chat_models(
+        request.user, choice, may_call=lambda: check_key_check_rate(request) is None)  # outbound calls only
+    return render(request, "chats/_chat_model_options.html", {"listing": listing})
 
 
 @login_required

@@ -57,6 +57,7 @@ urlpatterns = [
     path("chats/messages/<int:pk>/stream/", chat_stream_views.message_stream, name="chat-message-stream"),
     path("generations/<int:pk>/reroll/", chat_stream_views.generation_reroll, name="generation-reroll"),
     path("settings/chat/", chat_stream_views.chat_settings, name="chat-settings"),
+    path("settings/chat/models/", chat_stream_views.chat_model_options, name="chat-model-options"),
     path("settings/usage/", image_usage_views.usage_page, name="settings-usage"),
     path("generations/<int:pk>/card/", image_views.generation_card, name="generation-card"),
     path("generations/<int:pk>/preview/", image_views.generation_preview, name="generation-preview"),

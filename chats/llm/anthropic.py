@@ -76,6 +76,18 @@ class AnthropicClient(ChatClient):
             raise ProviderError("Anthropic answered without text.", code="empty_response")
         return text.strip()
 
+    def list_models(self) -> list[str]:
+        """GET {base}/models → data[].id; one page of up to 1000 (the API's largest) holds every Claude model."""
+        resp = http.request("GET", f"{self.root}/models", headers=self.headers(), params={"limit": 1000},
+                            timeout_total=15)
+        if not resp.ok:
+            raise self.error(resp)
+        body = resp.json()
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError("Anthropic sent a model list in an unknown shape.", code="provider_error")
+        return [str(m["id"]) for m in items if isinstance(m, dict) and m.get("id")]
+
     def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
         with http.stream("POST", f"{self.root}/messages", headers=self.headers(),
                          json=self.body(request, stream=True), timeout_total=180) as resp:

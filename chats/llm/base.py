@@ -98,3 +98,7 @@ class ChatClient:
     def complete(self, request: ChatRequest) -> str:
         """One non-streamed answer's text (prompt refinement)."""
         raise NotImplementedError
+
+    def list_models(self) -> list[str]:
+        """Model ids this key (or server) can chat with, from the provider's own listing; ProviderError on failure."""
+        raise ProviderError(f"{self.label} cannot list its models.", code="unsupported_provider")

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from imagegen_site import http
 from images.providers.base import ProviderError
-from images.providers.gemini import google_error
+from images.providers.gemini import google_error, list_google_models
 
 from .base import ChatClient, ChatEvent, ChatRequest, TextDelta, ToolCall, merge_turns, parse_arguments
 
@@ -76,6 +76,11 @@ class GeminiChatClient(ChatClient):
         if not text.strip():
             raise ProviderError("Gemini answered without text.", code="empty_response")
         return text.strip()
+
+    def list_models(self) -> list[str]:
+        """The models that take generateContent (the image side's listing, without its image-only filter); the key
+        rides in x-goog-api-key there too, never in the URL."""
+        return list_google_models(self.api_key, method="generateContent", label=self.label)
 
     def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
         with http.stream("POST", f"{self.root}/models/{request.model}:streamGenerateContent",

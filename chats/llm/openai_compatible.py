@@ -19,6 +19,10 @@ from .base import ChatClient, ChatEvent, ChatRequest, TextDelta, ToolCall, parse
 
 # OpenAI's reasoning models refuse `max_tokens` (they take max_completion_tokens) and any temperature but 1.
 OPENAI_REASONING = re.compile(r"^(o\d|gpt-5)")
+# GET /models lists every model the key can use; these families do not chat (OpenAI's and xAI's image, audio and
+# embedding models, Ollama's embedders). OpenRouter's listing holds text-output models already.
+NOT_CHAT = re.compile(r"embed|tts|whisper|transcribe|dall-e|gpt-image|-image|imagine|moderation|realtime|audio|sora"
+                      r"|babbage|davinci")
 
 
 class OpenAICompatibleClient(ChatClient):
@@ -86,6 +90,18 @@ class OpenAICompatibleClient(ChatClient):
         if not isinstance(content, str):
             raise ProviderError(f"{self.label} answered without text.", code="empty_response")
         return content.strip()
+
+    def list_models(self) -> list[str]:
+        """GET {base}/models → data[].id (providers.md §8; Ollama answers the same list shape at /v1/models)."""
+        resp = http.request("GET", f"{self.root}/models", headers=self.headers(), timeout_total=15)
+        if not resp.ok:
+            raise self.error(resp)
+        body = resp.json()
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ProviderError(f"{self.label} sent a model list in an unknown shape.", code="provider_error")
+        ids = [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
+        return [i for i in ids if not NOT_CHAT.search(i)]
 
     def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
         with http.stream("POST", f"{self.root}/chat/completions", headers=self.headers(),

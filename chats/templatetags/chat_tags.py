@@ -11,6 +11,7 @@ from images.styles import STYLES
 from ..chat_model import resolve_chat_model
 from ..forms import ChatModelForm
 from ..hints import command_hints
+from ..model_list import ChatModelList, known_models
 
 register = template.Library()
 
@@ -18,9 +19,12 @@ register = template.Library()
 @register.inclusion_tag("chats/_chat_model_picker.html", takes_context=True)
 def chat_model_picker(context, chat):
     label, select = provider_select(chat.llm_provider)
+    choice = resolve_chat_model(chat.owner, chat)
+    # Drawn with the models known without asking; the live list replaces it on the first focus (chat_model_options).
+    listing = ChatModelList(known_models(choice.provider) if choice else [])
     return {"chat": chat, "provider_label": label, "provider_select": select,
             "model_label": ChatModelForm.base_fields["llm_model"].label,
-            "choice": resolve_chat_model(chat.owner, chat), "csrf_token": context.get("csrf_token")}
+            "choice": choice, "listing": listing, "csrf_token": context.get("csrf_token")}
 
 
 @lru_cache(maxsize=64)

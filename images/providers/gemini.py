@@ -50,6 +50,8 @@ def list_google_models(api_key: str | None, *, method: str, label: str) -> list[
         if not resp.ok:
             raise google_error(resp, label=label, api_key=api_key)
         body = resp.json()
+        if not isinstance(body, dict):
+            raise ProviderError(f"{label} sent a model list in an unknown shape.", code="provider_error")
         names += [str(m.get("name", "")).removeprefix("models/") for m in body.get("models") or []
                   if method in (m.get("supportedGenerationMethods") or [])]
         if not body.get("nextPageToken"):

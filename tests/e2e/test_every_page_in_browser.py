@@ -59,7 +59,7 @@ CONSOLE_KINDS = {"Applying inline style violates": "console:csp-inline-style",
 NOT_PAGES = {
     "logout", "settings", "settings-api-key-validate", "settings-api-key-delete", "settings-profile-fields",
     "settings-profile-delete", "settings-profile-default", "settings-token-revoke", "chat-profile",
-    "chat-message-create", "chat-delete", "chat-model-update", "chat-message-stream", "generation-reroll",
+    "chat-message-create", "chat-delete", "chat-model-update", "chat-model-options", "chat-message-stream", "generation-reroll",
     "generation-card", "generation-preview", "generation-cancel", "generation-retry", "style-preview", "chat-rename",
     "shared-file", "shared-thumbnail", "shared-save", "share-revoke", "gallery-share", "tag-share", "gallery-bulk",
     "gallery-import", "gallery-type", "gallery-edit", "tag-rename", "tag-delete", "gallery-favorite",
