@@ -64,6 +64,7 @@ def _generation_data(generation: Generation, image_paths: dict[int, str]) -> dic
         "refined_prompt": generation.refined_prompt,
         "negative_prompt": generation.negative_prompt,
         "parameters": generation.parameters,
+        "edit_of": generation.edit_of_id,
         "error_code": generation.error_code,
         "queued_at": generation.queued_at,
         "finished_at": generation.finished_at,
@@ -151,7 +152,7 @@ def write_export_zip(owner, handle) -> None:
                 "tags": [t.name for t in image.tags.all()], "created": image.created,
                 "prompt": g.prompt, "refined_prompt": g.refined_prompt, "negative_prompt": g.negative_prompt,
                 "provider": g.provider, "model": g.model, "parameters": g.parameters, "chat_id": g.chat_id,
-                "generation_id": g.pk,
+                "generation_id": g.pk, "edit_of": g.edit_of_id,  # the image id this one was edited from
             })
         archive.writestr("images/metadata.json", _dump(metadata))
 

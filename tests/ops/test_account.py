@@ -60,6 +60,7 @@ def test_export_builds_a_zip_with_chats_and_images_that_only_its_owner_can_downl
     assert "# alice & friends" in markdown and "hello there" in markdown and "](../images/" in markdown
     metadata = json.loads(archive.read("images/metadata.json"))
     assert len(metadata) == 2 and {m["prompt"] for m in metadata} == {"a fox at dawn"}
+    assert [m["edit_of"] for m in metadata] == [None, None] and generation["edit_of"] is None  # not edits
     for entry in metadata:  # the bytes in the ZIP are the stored image
         image = GeneratedImage.objects.get(pk=entry["id"])
         with default_storage.open(image.file, "rb") as handle:
