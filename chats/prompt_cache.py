@@ -2,7 +2,9 @@
 
 A refinement is looked up by (owner, raw prompt, context digest, refiner model). The context digest covers every
 input besides the prompt that shapes the answer: the context lines (summary, recent messages, memory), the style
-preset, and the refiner's system prompt and sampling settings, so editing the template invalidates old rows. Only
+preset, and the refiner's system prompt and sampling settings, so editing the template invalidates old rows. An
+edit's instruction is refined by its own template, with the source picture's prompt in the digest too, so an edit
+and a generation with the same words never share a row. Only
 LLM answers are cached; the offline refiner is instant and free. Rows older than IMAGEGEN_PROMPT_CACHE_TTL_DAYS
 (default 30; 0 turns the cache off) are refreshed by the next request rather than served.
 
@@ -41,9 +43,18 @@ def refiner_id(choice: ChatModelChoice) -> str:
     return f"{ident}@{choice.base_url}" if choice.base_url else ident
 
 
-def context_digest(context: list[str] | tuple[str, ...], style_slug: str = "") -> str:
-    from .refine import BETTER_CONTEXT_SYSTEM, MAX_TOKENS, TEMPERATURE  # refine imports this module
+GENERATE, EDIT = "generate", "edit"
 
+
+def context_digest(context: list[str] | tuple[str, ...], style_slug: str = "", *, mode: str = GENERATE,
+                   source_prompt: str = "") -> str:
+    from .refine import BETTER_CONTEXT_SYSTEM, EDIT_CONTEXT_SYSTEM, MAX_TOKENS, TEMPERATURE  # refine imports this
+
+    if mode == EDIT:
+        # An edit's own refiner, and the picture it edits: never the refinement of a generation with the same words.
+        return _sha256(EDIT, EDIT_CONTEXT_SYSTEM, str(TEMPERATURE), str(MAX_TOKENS), style_slug or "", source_prompt,
+                       *context)
+    # Unchanged for generations, so the rows cached before edits were refined still match.
     return _sha256(BETTER_CONTEXT_SYSTEM, str(TEMPERATURE), str(MAX_TOKENS), style_slug or "", *context)
 
 
@@ -59,8 +70,11 @@ class CacheKey:
         return _sha256(str(self.owner_id), self.prompt, self.digest, self.refiner)
 
 
-def key_for(owner, prompt: str, *, context, style_slug: str, choice: ChatModelChoice) -> CacheKey:
-    return CacheKey(owner.pk, prompt.strip(), context_digest(list(context), style_slug), refiner_id(choice))
+def key_for(owner, prompt: str, *, context, style_slug: str, choice: ChatModelChoice, mode: str = GENERATE,
+            source_prompt: str = "") -> CacheKey:
+    """`mode` EDIT: `prompt` is an edit instruction for the picture made from `source_prompt`."""
+    digest = context_digest(list(context), style_slug, mode=mode, source_prompt=source_prompt)
+    return CacheKey(owner.pk, prompt.strip(), digest, refiner_id(choice))
 
 
 def lookup(key: CacheKey) -> str | None:

@@ -4,6 +4,10 @@ Gather context (the chat summary, the last N messages, optionally the chat's mem
 model with the image-prompt-engineer system prompt at temperature 0.4 and at most 500 tokens. When there is no
 chat model, or the call fails or answers nothing, an offline refiner combines the raw prompt, the style preset and
 salient words of recent messages: deterministic, instant, no network.
+
+A chat /edit's instruction is refined too, by its own system prompt (EDIT_CONTEXT_SYSTEM) with the source picture's
+prompt: one short instruction of what to change, never a new scene. Its offline fallback is the instruction as
+typed: context words glued onto an edit instruction would confuse the editing model.
 """
 
 from __future__ import annotations
@@ -33,6 +37,14 @@ BETTER_CONTEXT_SYSTEM = (
     "in the details from the conversation that matter to the picture, is concrete and visual, and names style, "
     "mood, lighting and composition when the request leaves them open. Drop chatter, questions and instructions "
     "meant for you. Answer with the prompt only: 1 to 4 sentences, no quotes, no preamble."
+)
+EDIT_CONTEXT_SYSTEM = (
+    "You write instructions for an image-editing model, which receives an existing picture and your instruction. "
+    "You receive a person's raw edit request, the prompt the picture was made from and, sometimes, what was said "
+    "in their conversation before it. Write ONE concise edit instruction that says exactly what to change, with "
+    "the details from the conversation the request refers to, and says to keep everything else as it is. Never "
+    "describe the whole scene anew. Drop chatter, questions and instructions meant for you. Answer with the "
+    "instruction only: 1 or 2 sentences, no quotes, no preamble."
 )
 TEMPERATURE = 0.4
 MAX_TOKENS = 500
@@ -148,10 +160,28 @@ def refine_with_llm(client: ChatClient, model: str, prompt: str, *, style: Style
     lines.append(f"Raw image prompt: {prompt}")
     if style:
         lines.append(f"Style to keep: {style.name} ({style.suffix})")
-    request = ChatRequest(model=model, system=BETTER_CONTEXT_SYSTEM, messages=(ChatTurn("user", "\n\n".join(lines)),),
+    return _ask(client, model, BETTER_CONTEXT_SYSTEM, lines, style=style)
+
+
+def refine_edit_with_llm(client: ChatClient, model: str, instruction: str, *, source_prompt: str = "",
+                         style: Style | None = None, context: list[str] = ()) -> str:
+    """One edit instruction from the chat model (EDIT_CONTEXT_SYSTEM); ProviderError if it fails or answers nothing."""
+    lines = []
+    if context:
+        lines.append("Conversation context:\n" + "\n".join(context))
+    if source_prompt:
+        lines.append(f"The picture was made from this prompt: {source_prompt}")
+    lines.append(f"Raw edit request: {instruction}")
+    if style:
+        lines.append(f"Style to keep: {style.name} ({style.suffix})")
+    return _ask(client, model, EDIT_CONTEXT_SYSTEM, lines, style=style)
+
+
+def _ask(client: ChatClient, model: str, system: str, lines: list[str], *, style: Style | None) -> str:
+    request = ChatRequest(model=model, system=system, messages=(ChatTurn("user", "\n\n".join(lines)),),
                           temperature=TEMPERATURE, max_tokens=MAX_TOKENS)
     text = " ".join(client.complete(request).split()).strip().strip('"“”').strip()
-    text = re.sub(r"^(refined prompt|prompt)\s*:\s*", "", text, flags=re.I)
+    text = re.sub(r"^(refined prompt|prompt|edit instruction|instruction)\s*:\s*", "", text, flags=re.I)
     if not text:
         raise ProviderError("The chat model answered with an empty prompt.", code="empty_response")
     if style and style.suffix.lower() not in text.lower():
@@ -171,16 +201,37 @@ def refine(prompt: str, *, style_slug: str = "", context: list[str] = (), client
     return refine_offline(prompt, style=style, context=context), "offline"
 
 
+def refine_edit(instruction: str, *, source_prompt: str = "", style_slug: str = "", context: list[str] = (),
+                client: ChatClient | None = None, model: str = "") -> tuple[str, str]:
+    """(edit instruction, how): "llm" when the chat model rewrote it, else the instruction as typed, "offline"."""
+    if client is not None and model:
+        try:
+            return refine_edit_with_llm(client, model, instruction, source_prompt=source_prompt,
+                                        style=STYLES.get(style_slug or ""), context=context), "llm"
+        except ProviderError as e:
+            logger.info("edit refinement fell back to the instruction as typed: %s", e.code)
+    return instruction.strip(), "offline"
+
+
 def refine_cached(owner, choice, prompt: str, *, style_slug: str, context: list[str],
-                  make_client: Callable[[], ChatClient]) -> tuple[str, str]:
+                  make_client: Callable[[], ChatClient], source_prompt: str | None = None) -> tuple[str, str]:
     """refine() through the prompt cache (chats/prompt_cache.py): (text, "cache") when the same owner asked the same
     refiner the same thing before; otherwise the LLM is asked (make_client may raise ProviderError) and its answer
-    kept. Offline fallbacks are not cached: they are free."""
-    key = prompt_cache.key_for(owner, prompt, context=context, style_slug=style_slug, choice=choice)
+    kept. Offline fallbacks are not cached: they are free. With `source_prompt` (not None), `prompt` is an edit
+    instruction for the picture made from it: refine_edit, cached apart from generations."""
+    edit = source_prompt is not None
+    key = prompt_cache.key_for(owner, prompt, context=context, style_slug=style_slug, choice=choice,
+                               mode=prompt_cache.EDIT if edit else prompt_cache.GENERATE,
+                               source_prompt=source_prompt or "")
     cached = prompt_cache.lookup(key)
     if cached is not None:
         return cached, "cache"
-    refined, how = refine(prompt, style_slug=style_slug, context=context, client=make_client(), model=choice.model)
+    if edit:
+        refined, how = refine_edit(prompt, source_prompt=source_prompt, style_slug=style_slug, context=context,
+                                   client=make_client(), model=choice.model)
+    else:
+        refined, how = refine(prompt, style_slug=style_slug, context=context, client=make_client(),
+                              model=choice.model)
     if how == "llm":
         prompt_cache.store(key, refined)
     return refined, how
@@ -192,6 +243,8 @@ def refine_generation_offline(generation) -> None:
     type and the style, with no network. The chat model's refinement, when there is one, comes next and replaces it."""
     if generation.parameters.get("refined_by"):
         return  # an earlier attempt's chat model refined it already (a retry): keep that
+    if generation.parameters.get("edit_of") is not None:
+        return  # an edit goes as typed unless the chat model rewrites it: "; context: …" would confuse the editor
     style = STYLES.get(generation.parameters.get("style", ""))
     context = gather_context(generation.chat, ContextOptions(), before=generation.message)
     refined = refine_offline(generation.prompt, style=style, context=context,
@@ -204,7 +257,8 @@ def refine_generation_offline(generation) -> None:
 def refine_generation_prompt(generation) -> None:
     """The worker's step before the provider for a generation marked better_context, after refine_generation_offline
     and the moderation check: ask the chat model (when the owner has one) to refine the prompt with the chat's
-    context. On any failure the offline prompt stays."""
+    context; for an edit, to rewrite the instruction with the source picture's prompt (EDIT_CONTEXT_SYSTEM). On any
+    failure the offline prompt (an edit's: the instruction as typed) stays."""
     from .chat_model import chat_client, cheap_model, resolve_chat_model
 
     choice = resolve_chat_model(generation.owner, generation.chat)
@@ -215,7 +269,8 @@ def refine_generation_prompt(generation) -> None:
     try:
         refined, how = refine_cached(generation.owner, choice, generation.prompt,
                                      style_slug=generation.parameters.get("style", ""), context=context,
-                                     make_client=lambda: chat_client(generation.owner, choice))
+                                     make_client=lambda: chat_client(generation.owner, choice),
+                                     source_prompt=edit_source_prompt(generation))
     except ProviderError as e:
         logger.info("prompt refinement skipped: %s", e.code)
         return
@@ -227,6 +282,19 @@ def refine_generation_prompt(generation) -> None:
         generation.parameters = {**generation.parameters, "refined_by": label}
         type(generation).objects.filter(pk=generation.pk).update(refined_prompt=refined,
                                                                  parameters=generation.parameters)
+
+
+def edit_source_prompt(generation) -> str | None:
+    """An edit's source picture's prompt, as used ("" when unknown: gone, or an upload with no description); None
+    when the generation is not an edit. Only the owner's own image is read."""
+    from images.models import GeneratedImage
+
+    image_id = generation.parameters.get("edit_of")
+    if image_id is None:
+        return None
+    row = (GeneratedImage.objects.for_user(generation.owner).filter(pk=image_id)
+           .values_list("generation__refined_prompt", "generation__prompt").first())
+    return (row[0] or row[1] or "") if row else ""
 
 
 def refine_for_request(owner, prompt: str, *, chat: Chat | None, style_slug: str = "",

@@ -130,10 +130,11 @@ def _image_answer(chat: Chat, command: ImageCommand, *, just_posted: Message, vi
                 return _error_card(chat, "There is no image in this chat to edit yet. Make one with /image first.",
                                    "not_found")
             options["edit_of"] = source.pk
-    elif not options.get("raw"):
+    if not options.get("raw"):
         # /image always refines, in the worker before the provider (images/services.generation_run): offline from
         # the chat's recent turns, the world note and the style, then by the chat model when the owner has one. Not
         # here: posting stays a few inserts (bench P1), and the card shows the words as typed until the job runs.
+        # An /edit's instruction only by the chat model, with the source picture's prompt (chats/refine.py).
         options["better_context"] = True
     card = Message.objects.create(
         chat=chat, role=Message.Role.ASSISTANT, kind=Message.Kind.IMAGE,

@@ -293,4 +293,4 @@ def test_edit_works_out_of_the_box_on_the_offline_renderer(alice_client, chat, d
     assert (child.width, child.height) == (parent.width, parent.height) and child.sha256 != parent.sha256
     page = alice_client.get(chat.get_absolute_url()).content.decode()
     assert "Offline edit (not AI): darker." in page
-    assert "Instruction sent with the image (edits are not refined)" in page  # not "Refined (offline)"
+    assert "Instruction sent with the image as typed" in page  # no chat model: not "Refined (offline)"
