@@ -15,6 +15,7 @@ import json as jsonlib
 import logging
 import re
 import socket
+import ssl
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
 
 from images.providers.base import ProviderError
 
@@ -467,3 +471,70 @@ def stream(method: str, url: str, *, headers: dict[str, str] | None = None, para
         if resp is not None:
             resp.close()
         session.close()
+
+
+def open_socket(url: str) -> tuple[socket.socket, Target]:
+    """A TCP connection (TLS for https, verified against the URL's host name) to the validated address of `url`,
+    for a protocol requests does not speak. The caller owns the socket and closes it."""
+    target = check_url(url)
+    try:
+        sock = socket.create_connection((target.ip, target.port), timeout=CONNECT_TIMEOUT)
+    except OSError:
+        raise ProviderError(f"Could not connect to {_where(url)}.", code="provider_error", retryable=True) from None
+    if target.scheme == "https":
+        try:
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=target.host)
+        except (OSError, ssl.SSLError):
+            sock.close()
+            raise ProviderError(f"TLS failed talking to {_where(url)}.", code="provider_error") from None
+    return sock, target
+
+
+class WebSocket:
+    """An open websocket: messages (str or bytes) under the connection's byte cap and one total deadline."""
+
+    def __init__(self, conn: ClientConnection, *, url: str, deadline: float) -> None:
+        self._conn = conn
+        self.url = url
+        self._deadline = deadline
+
+    def recv(self, timeout: float) -> str | bytes | None:
+        """The next message, or None if none came within `timeout`; ProviderError once closed or past the deadline."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProviderError(f"{_where(self.url)} did not finish in time.", code="timeout", retryable=True)
+        try:
+            return self._conn.recv(timeout=max(min(timeout, remaining), 0))
+        except TimeoutError:
+            return None
+        except ConnectionClosed as exc:
+            too_large = exc.sent is not None and exc.sent.code == 1009  # we closed it: "message too big"
+            why = "a message over the size cap" if too_large else "the connection closed"
+            raise ProviderError(f"The websocket to {_where(self.url)} ended ({why}).", code="provider_error",
+                                retryable=True) from None
+
+    def close(self) -> None:
+        self._conn.close()  # never raises; waits at most close_timeout for the server's reply
+
+
+def websocket(url: str, *, timeout_total: float = DEFAULT_DEADLINE, max_bytes: int = 4 * MiB) -> WebSocket:
+    """A websocket to an http(s) URL (ws/wss on the wire) under the same rules as request(): validated and pinned
+    address, no redirects and no proxies (a given socket rules both out in `websockets`), connect timeout, one total
+    deadline, and a cap on each message (a bigger one closes the connection)."""
+    deadline = time.monotonic() + min(timeout_total, MAX_DEADLINE)
+    sock, target = open_socket(url)
+    parts = urlsplit(url)
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    # TLS is already on the socket, so the library speaks plain ws over it; the port stays explicit for the Host header.
+    ws_url = f"ws://{host}:{target.port}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+    try:
+        # legacy=True: the documented way to hold the connection open beyond one `with` block.
+        conn = ws_connect(ws_url, sock=sock, proxy=None, compression=None, max_size=max_bytes, max_queue=8,
+                          open_timeout=CONNECT_TIMEOUT, close_timeout=2, user_agent_header=USER_AGENT,
+                          legacy=True)
+    except (OSError, TimeoutError, WebSocketException):
+        sock.close()
+        raise ProviderError(f"Could not open a websocket to {_where(url)}.", code="provider_error",
+                            retryable=True) from None
+    log.info("WEBSOCKET %s (open)", _where(url))
+    return WebSocket(conn, url=url, deadline=deadline)

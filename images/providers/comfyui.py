@@ -3,24 +3,36 @@
 A built-in minimal txt2img workflow (the one in ComfyUI's script_examples) is filled with the prompt, negative,
 seed, size, steps, cfg and checkpoint. An operator can supply their own API-format workflow in
 extra["workflow"] with "{{prompt}}", "{{negative_prompt}}", "{{seed}}", "{{width}}", "{{height}}", "{{steps}}",
-"{{cfg}}", "{{model}}" and "{{batch_size}}" placeholders. We poll /history instead of holding a websocket open.
+"{{cfg}}", "{{model}}" and "{{batch_size}}" placeholders.
+
+/history decides when a prompt is done and what it made. When someone listens for progress, ComfyUI's websocket
+(/ws?clientId=, opened before the prompt is queued so no event is missed) is read between polls for the sampler's
+steps and the live preview frames; if it cannot open or drops, polling carries on alone.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
+import struct
 import time
 import uuid
 from typing import Any, ClassVar
 
 from imagegen_site import http
 
-from .base import Capabilities, ImageRequest, Provider, ProviderError, ProviderResult
+from .base import Capabilities, ImageRequest, ProgressCallback, Provider, ProviderError, ProviderResult
 from .common import Mapping, error_for, image, sd_size
 
+logger = logging.getLogger(__name__)
+
 DEADLINE = 600  # a queue on a home GPU can be long
+WS_MAX_BYTES = 4 * 1024 * 1024  # one websocket message; a bigger one ends the websocket, not the generation
+PREVIEW_MAX_BYTES = 2 * 1024 * 1024  # a bigger preview frame is skipped
+PREVIEW_EVERY = 1.0  # seconds between preview frames passed on
+PREVIEW_IMAGE = 1  # binary frame: 4-byte event type, 4-byte image format (1 JPEG, 2 PNG), the image
 ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 WORKFLOW: dict = {
     "3": {"class_type": "KSampler", "inputs": {
@@ -48,6 +60,107 @@ def fill(node: Any, values: dict[str, Any]) -> Any:
                 return value
             node = node.replace(f"{{{{{name}}}}}", str(value))
     return node
+
+
+class LiveProgress:
+    """ComfyUI's websocket for one prompt (providers.md §7), read between /history polls on the caller's thread
+    (the listener writes to the database). Best effort: any failure closes it and polling goes on alone.
+
+    Percent: a workflow may run several samplers, so each sampler the run did not take from cache gets an equal
+    share, in the order they start; the figure never goes back, and stays at 99 until the prompt has finished."""
+
+    def __init__(self, ws: http.WebSocket, report: ProgressCallback) -> None:
+        self.ws: http.WebSocket | None = ws
+        self.report = report
+        self.prompt_id = ""
+        self.samplers: set[str] = set()
+        self.started: list[str] = []  # sampler nodes in the order their steps began
+        self.percent: int | None = None
+        self.reported: int | None = None
+        self.preview: bytes | None = None
+        self.preview_at = float("-inf")
+        self.finished = False
+
+    @property
+    def alive(self) -> bool:
+        return self.ws is not None
+
+    def expect(self, prompt_id: str, workflow: dict) -> None:
+        self.prompt_id = prompt_id
+        self.samplers = {str(node_id) for node_id, node in workflow.items()
+                         if isinstance(node, dict) and "sampler" in str(node.get("class_type", "")).lower()}
+
+    def listen(self, seconds: float) -> None:
+        """Read what arrives for up to `seconds` (less once the prompt has finished) and report what changed."""
+        until = time.monotonic() + seconds
+        try:
+            while self.ws is not None and not self.finished:
+                remaining = until - time.monotonic()
+                if remaining <= 0:
+                    break
+                message = self.ws.recv(timeout=remaining)
+                if message is None:
+                    break
+                self.handle(message)
+                self.flush()
+        except ProviderError as e:  # dropped, a message over the cap, or the deadline: polling carries on
+            logger.info("ComfyUI websocket ended (%s); polling /history only", e.message)
+            self.close()
+        self.flush()
+        if self.finished:
+            self.close()
+
+    def handle(self, message: str | bytes) -> None:
+        if isinstance(message, bytes):
+            self.frame(message)
+            return
+        try:
+            event = json.loads(message)
+        except ValueError:
+            return
+        data = event.get("data") if isinstance(event, dict) else None
+        if not isinstance(data, dict) or data.get("prompt_id") not in (None, self.prompt_id):
+            return
+        kind, ours = event.get("type"), data.get("prompt_id") == self.prompt_id
+        if kind == "execution_cached" and isinstance(data.get("nodes"), list):
+            self.samplers -= {str(node) for node in data["nodes"]}
+        elif kind == "progress":
+            self.step(str(data.get("node")), data.get("value"), data.get("max"))
+        elif ours and (kind == "execution_success" or (kind == "executing" and data.get("node") is None)):
+            self.finished, self.percent = True, 100
+        elif ours and kind in ("execution_error", "execution_interrupted"):
+            self.finished = True  # /history says what went wrong
+
+    def step(self, node: str, value: object, maximum: object) -> None:
+        if not (isinstance(value, (int, float)) and isinstance(maximum, (int, float)) and maximum > 0):
+            return
+        if self.samplers and node not in self.samplers:
+            return  # a tiled VAE's or an upscaler's bar is not the sampling we measure
+        if node not in self.started:
+            self.started.append(node)
+        share = max(len(self.samplers), len(self.started))
+        fraction = (self.started.index(node) + min(max(value / maximum, 0.0), 1.0)) / share
+        self.percent = max(self.percent or 0, min(int(fraction * 100), 99))
+
+    def frame(self, data: bytes) -> None:
+        if len(data) < 8 or len(data) - 8 > PREVIEW_MAX_BYTES:
+            return
+        event, image_format = struct.unpack(">II", data[:8])
+        if event == PREVIEW_IMAGE and image_format in (1, 2):
+            self.preview = data[8:]  # untrusted: the listener sanitises it (images/previews.py)
+
+    def flush(self) -> None:
+        preview, now = None, time.monotonic()
+        if self.preview is not None and now - self.preview_at >= PREVIEW_EVERY:
+            preview, self.preview, self.preview_at = self.preview, None, now
+        if preview is not None or self.percent != self.reported:
+            self.reported = self.percent
+            self.report(self.percent, preview)
+
+    def close(self) -> None:
+        if self.ws is not None:
+            ws, self.ws = self.ws, None
+            ws.close()
 
 
 class ComfyUIProvider(Provider):
@@ -85,12 +198,21 @@ class ComfyUIProvider(Provider):
         values = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "seed": seed, "width": width,
                   "height": height, "steps": request.steps or 20, "cfg": request.guidance or 8.0, "model": model,
                   "batch_size": n}
-        resp = http.request("POST", f"{self.root}/prompt", timeout_total=60,
-                            json={"prompt": fill(copy.deepcopy(workflow), values), "client_id": uuid.uuid4().hex})
-        if not resp.ok:
-            raise self.error(resp)
-        prompt_id = str(resp.json().get("prompt_id") or "")
-        entry = self.wait(prompt_id, deadline)
+        client_id = uuid.uuid4().hex
+        filled = fill(copy.deepcopy(workflow), values)
+        live = self.live(client_id, deadline)
+        try:
+            resp = http.request("POST", f"{self.root}/prompt", timeout_total=60,
+                                json={"prompt": filled, "client_id": client_id})
+            if not resp.ok:
+                raise self.error(resp)
+            prompt_id = str(resp.json().get("prompt_id") or "")
+            if live is not None:
+                live.expect(prompt_id, filled if isinstance(filled, dict) else {})
+            entry = self.wait(prompt_id, deadline, live)
+        finally:
+            if live is not None:
+                live.close()
         images = []
         for output in (entry.get("outputs") or {}).values():
             for ref in output.get("images") or []:
@@ -100,7 +222,19 @@ class ComfyUIProvider(Provider):
             raise ProviderError("ComfyUI finished without an output image.", code="empty_response")
         return ProviderResult(images=images, model=model or "", warnings=m.warnings, request_id=prompt_id)
 
-    def wait(self, prompt_id: str, deadline: float) -> dict:
+    def live(self, client_id: str, deadline: float) -> LiveProgress | None:
+        """The websocket for this client id when someone listens for progress; None when it cannot open."""
+        if self.on_progress is None:
+            return None
+        try:
+            ws = http.websocket(f"{self.root}/ws?clientId={client_id}", max_bytes=WS_MAX_BYTES,
+                                timeout_total=max(deadline - time.monotonic(), 1))
+        except ProviderError as e:
+            logger.info("ComfyUI websocket unavailable (%s); polling /history only", e.message)
+            return None
+        return LiveProgress(ws, self.progress)
+
+    def wait(self, prompt_id: str, deadline: float, live: LiveProgress | None = None) -> dict:
         while time.monotonic() < deadline:
             resp = http.request("GET", f"{self.root}/history/{prompt_id}", timeout_total=30)
             if not resp.ok:
@@ -113,7 +247,10 @@ class ComfyUIProvider(Provider):
                                         code="provider_error")
                 if status.get("completed", True):
                     return entry
-            time.sleep(self.poll_interval)
+            if live is not None and live.alive:
+                live.listen(min(self.poll_interval, max(deadline - time.monotonic(), 0)))
+            else:
+                time.sleep(self.poll_interval)
         raise ProviderError("ComfyUI did not finish in time.", code="timeout", retryable=True)
 
     @staticmethod

@@ -238,7 +238,8 @@ def test_t21_a_private_server_needs_the_operators_allowlist_with_the_same_port(s
 
 # ---------------------------------------------------------------- T23: one module imports HTTP clients
 
-HTTP_CLIENTS = {"requests", "httpx", "urllib3", "aiohttp", "urllib.request", "http.client", "pycurl"}
+HTTP_CLIENTS = {"requests", "httpx", "urllib3", "aiohttp", "urllib.request", "http.client", "pycurl",
+                "websockets", "websocket"}  # ComfyUI's progress websocket goes through http.websocket() too
 ALLOWED = {"imagegen_site/http.py"}
 # Not product code: tests stub or drive HTTP, the benchmark tools load-test a server on 127.0.0.1.
 NOT_PRODUCT = ("tests/", "bench/", ".venv/", "var/")
@@ -278,7 +279,8 @@ def test_t23_only_imagegen_site_http_imports_an_http_client():
 
 @pytest.mark.parametrize("source", ["import requests", "import httpx as h", "from urllib.request import urlopen",
                                     "from urllib import request", "import http.client", "from requests.adapters import X",
-                                    "importlib.import_module('httpx')", "__import__('urllib3')"])
+                                    "importlib.import_module('httpx')", "__import__('urllib3')",
+                                    "from websockets.sync.client import connect"])
 def test_t23_the_scan_sees_every_import_form(source):
     assert imported_http_clients(source)
 
