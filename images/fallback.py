@@ -51,7 +51,8 @@ def fallback_options(generation: Generation, fallback: ImageProfile, model: str)
     try:
         clean = validate_options(fallback.provider, options, model)
         if clean.get("edit_of") is not None:
-            check_edit(owner=generation.owner, provider_kind=fallback.provider, model=model, image_id=clean["edit_of"])
+            check_edit(owner=generation.owner, provider_kind=fallback.provider, model=model, image_id=clean["edit_of"],
+                       mask=clean.get("mask", ""))
     except GenerationRequestError as e:
         logger.info("generation %s: fallback profile %s cannot take it (%s)", generation.pk, fallback.pk, e.code)
         return None

@@ -9,9 +9,10 @@ Each call's image is sanitised and its file stored as soon as it arrives (files 
 writes the same names); the rows are written with the final status by generation_run, as for a single call.
 
 All-or-partial: every call made an image → succeeded. Some did → succeeded with the images that came and a warning
-("3 of 4 images were made; 1 failed: …"), and only those are charged. None did → the attempt fails with the most
-telling error (a non-retryable one first, e.g. content_policy or a rejected key), which then retries or fails as any
-provider error does. Cancel: after each arrival the row is checked; once it is canceled no further result is waited
+("3 of 4 images were made; 1 failed: …"). None did → the attempt fails with the most telling error (a non-retryable
+one first, e.g. content_policy or a rejected key), which then retries or fails as any provider error does. Charged:
+every call the provider answered, its images that we refused included (unsafe, too many: billed all the same); a call
+that failed without an answer cost nothing. Cancel: after each arrival the row is checked; once it is canceled no further result is waited
 for (calls already in flight cannot be recalled: their results are dropped and their files swept as orphans).
 """
 
@@ -55,10 +56,14 @@ class Call:
 
 @dataclass
 class FanOutResult:
+    # The images kept, with the usage and cost of every answered call (what the provider billed).
     result: ProviderResult
     cleaned: list[imaging.CleanImage]
     names: list[tuple[str, str]]
     canceled: bool = False
+    answered: bool = False  # some call got an answer: the provider charged, whatever became of its images
+    refused: int = 0  # images answered but not kept (unsafe, more than asked): billed, priced unmeasured
+    error: ProviderError | imaging.ImageInvalid | None = None  # the deciding error when no call made an image
 
 
 def _one_call(generation: Generation, provider: Provider, request: ImageRequest, index: int) -> Call:
@@ -106,7 +111,8 @@ def _merge_usage(results: list[ProviderResult]) -> dict:
 def generate(
     generation: Generation, request: ImageRequest, sizes: list[int], make_provider: Callable[[], Provider]
 ) -> FanOutResult:
-    """Run one call per entry of `sizes` at once; raises the deciding error when no call made an image."""
+    """Run one call per entry of `sizes` at once. When no call made an image (and none was canceled), `error` is the
+    deciding one, for the caller to raise once it has recorded what the answered calls cost."""
     providers = [make_provider() for _ in sizes]  # one client each: HTTP sessions are not shared across threads
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
     calls: dict[int, Call] = {}
@@ -132,9 +138,8 @@ def generate(
 
     ordered = [calls[i] for i in sorted(calls)]
     good = [c for c in ordered if c.cleaned]
+    answered = [c for c in ordered if c.result is not None]
     errors = [c.error for c in ordered if c.error is not None]
-    if not good and not canceled:
-        raise _worst(errors)
     images: list[ProviderImage] = []
     cleaned: list[imaging.CleanImage] = []
     names: list[tuple[str, str]] = []
@@ -154,12 +159,15 @@ def generate(
         warnings.append(f"{len(cleaned)} of {asked} images were made; {asked - len(cleaned)} failed ({first.code}: {why}).")
         logger.info("generation %s: %d of %d images made; codes=%s", generation.pk, len(cleaned), asked,
                     [e.code for e in errors])
-    reported = [c.result.cost_usd for c in good]
+    reported = [c.result.cost_usd for c in answered]
     result = ProviderResult(
         images=images,
-        model=next((c.result.model for c in good if c.result.model), ""),
-        usage=_merge_usage([c.result for c in good]),
+        model=next((c.result.model for c in [*good, *answered] if c.result.model), ""),
+        usage=_merge_usage([c.result for c in answered]),
         cost_usd=sum(reported) if reported and all(r is not None for r in reported) else None,
         warnings=warnings,
     )
-    return FanOutResult(result=result, cleaned=cleaned, names=names, canceled=canceled)
+    # A call's images beyond what it asked for are not priced: more than asked is a broken answer (SECURITY.md T28).
+    refused = sum(min(len(c.result.images), sizes[c.index]) - len(c.cleaned) for c in answered)
+    return FanOutResult(result=result, cleaned=cleaned, names=names, canceled=canceled, answered=bool(answered),
+                        refused=refused, error=_worst(errors) if not good and not canceled else None)

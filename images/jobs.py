@@ -215,8 +215,11 @@ def stored_files() -> list[str]:
 
 
 def unreferenced_files(*, older_than: datetime) -> list[str]:
+    from .masks import referenced_masks  # masks → services → jobs: imported when used
+
     referenced = set(GeneratedImage.objects.values_list("file", flat=True))
     referenced |= set(GeneratedImage.objects.values_list("thumbnail", flat=True))
+    referenced |= referenced_masks()
     # A running job may be about to commit rows naming a file that already existed (content addressing reuses it).
     busy_owners = {
         str(owner) for owner in Generation.objects.filter(status=Generation.Status.RUNNING).values_list("owner_id", flat=True)

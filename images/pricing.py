@@ -194,17 +194,41 @@ def _usd(value) -> Decimal:
 
 
 def generation_cost(*, provider: str, model: str, parameters: dict, usage: dict | None,
-                    reported_usd: float | None, sizes: list[tuple[int, int]]) -> Cost:
-    """The cost of a finished generation that made images of `sizes` (width, height)."""
+                    reported_usd: float | None, sizes: list[tuple[int, int]], unmeasured: int = 0) -> Cost:
+    """The cost of a provider's answer that made images of `sizes` (width, height), plus `unmeasured` images it made,
+    and billed, that we refused before measuring them (not a safe image, more than asked): those are priced at the
+    requested size. An answer without any image has no per-image price: the table says 0."""
     if reported_usd is not None and reported_usd >= 0:
         return Cost(_usd(reported_usd), "provider")
     if (tokens := token_cost(provider, model, usage or {})) is not None:
         return Cost(_usd(tokens), "tokens")
     quality = parameters.get("quality") if isinstance(parameters, dict) else None
-    prices = [table_price(provider, model, quality=quality, size=f"{w}x{h}") for w, h in sizes]
-    if prices and all(p is not None for p in prices):
+    size_names = [f"{w}x{h}" for w, h in sizes] + [requested_size(parameters)] * max(0, unmeasured)
+    if not size_names:
+        return Cost(D("0"), "table")
+    prices = [table_price(provider, model, quality=quality, size=size) for size in size_names]
+    if all(p is not None for p in prices):
         return Cost(_usd(sum(prices, D("0"))), "table")
     return Cost(None, "unknown")
+
+
+def requested_size(parameters: dict) -> str:
+    """The size an image we never measured is priced at: the profile's width×height, else 1024×1024 for a square
+    (or unset) aspect ratio, as estimate_pending prices, else any size (the table's non-square price)."""
+    params = parameters if isinstance(parameters, dict) else {}
+    width, height = params.get("width"), params.get("height")
+    if isinstance(width, int) and isinstance(height, int):
+        return f"{width}x{height}"
+    return "1024x1024" if params.get("aspect_ratio") in (None, "", "1:1") else ANY
+
+
+TRUST: tuple[CostSource, ...] = ("provider", "tokens", "table", "unknown")  # best first, as the module docstring
+
+
+def least_trusted(*sources: str) -> CostSource:
+    """The source of a sum of costs (several billed answers of one generation): as good as its weakest part."""
+    known = [source for source in sources if source in TRUST]
+    return max(known, key=TRUST.index) if known else "unknown"
 
 
 def estimate_pending(*, provider: str, model: str, parameters: dict) -> Decimal:

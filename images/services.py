@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import random
 from datetime import timedelta
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connections, router, transaction
-from django.db.models import Count, F
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ops.logs import current_request_id, log_generation_outcome
@@ -22,9 +24,11 @@ from . import fanout, imaging, previews, pricing
 from .jobs import MAX_ATTEMPTS, task_priority, dispatch_priority, lease_duration
 from .library_cache import library_changed
 from .models import GeneratedImage, Generation, ImageSource, ImageType
-from .providers import DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, get_provider, get_provider_class
+from .providers import (
+    DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, ProviderResult, get_provider, get_provider_class,
+)
 from .signals import generation_finished
-from .storage import store_image
+from .storage import is_own_mask_name, store_image
 from moderation.checks import check_generation
 from .styles import STYLES
 
@@ -33,7 +37,7 @@ logger = logging.getLogger(__name__)
 MAX_RETRY_AFTER_S = 120
 MAX_IMAGES_PER_REQUEST = 4
 # The person's request options within Generation.parameters (the rest are the profile's, or bookkeeping).
-REQUEST_OPTIONS = ("n", "aspect_ratio", "seed", "style", "raw", "better_context", "edit_of", "type")
+REQUEST_OPTIONS = ("n", "aspect_ratio", "seed", "style", "raw", "better_context", "edit_of", "mask", "type")
 
 
 class GenerationRequestError(Exception):
@@ -94,6 +98,11 @@ def validate_options(provider_kind: str, options: dict, model: str = "") -> dict
         clean["better_context"] = True  # the worker asks the owner's chat model to refine first (chats/refine.py)
     if options.get("edit_of") is not None:
         clean["edit_of"] = options["edit_of"]  # the GeneratedImage this one edits (checked in generation_start)
+    if options.get("mask"):
+        # The storage name of the painted area (images/masks.py); the owner's own, checked by check_edit.
+        if options.get("edit_of") is None or not isinstance(options["mask"], str):
+            raise GenerationRequestError("A mask goes with an edit of an image.", fields={"mask": "invalid"})
+        clean["mask"] = options["mask"]
     if image_type := options.get("type"):  # seed 004's category: picks the world-notes prefix, set on the images
         if image_type not in ImageType.values:
             types = ", ".join(v for v in ImageType.values if v)
@@ -143,7 +152,8 @@ def generation_start(
     model = (profile.model if profile else "") or caps.default_model
     options = validate_options(provider_kind, options or {}, model)
     if options.get("edit_of") is not None:
-        check_edit(owner=owner, provider_kind=provider_kind, model=model, image_id=options["edit_of"])
+        check_edit(owner=owner, provider_kind=provider_kind, model=model, image_id=options["edit_of"],
+                   mask=options.get("mask", ""))
     # usage.py imports this module (its QuotaExceeded and DailyLimitReached are GenerationRequestErrors)
     from .usage import check_daily_limit, check_quota
 
@@ -288,19 +298,21 @@ def enqueue_generation(generation_id: int, *, delay_s: float = 0, priority: int 
     task.enqueue(generation_id, request_id=current_request_id())
 
 
-def edit_capable_providers() -> list[str]:
+def edit_capable_providers(capability: str = "edit") -> list[str]:
+    """The labels of the providers with `capability` ("edit", or "mask": edits inside a painted area)."""
     labels = []
     for kind, (label, _) in PROVIDERS.items():
         try:
-            if get_provider_class(kind).capabilities.edit:
+            if getattr(get_provider_class(kind).capabilities, capability):
                 labels.append(label)
         except (ImportError, ProviderError):
             continue
     return labels
 
 
-def check_edit(*, owner, provider_kind: str, model: str, image_id) -> None:
-    """An edit needs the owner's own image and a provider (and model) that can edit; else a clear refusal."""
+def check_edit(*, owner, provider_kind: str, model: str, image_id, mask: str = "") -> None:
+    """An edit needs the owner's own image and a provider (and model) that can edit, and, with a painted area
+    (`mask`, a storage name), the owner's own mask and a provider that edits inside one; else a clear refusal."""
     if not GeneratedImage.objects.for_user(owner).filter(pk=image_id).exists():
         raise GenerationRequestError("There is no such image to edit.", code="not_found")
     cls = get_provider_class(provider_kind)
@@ -308,6 +320,17 @@ def check_edit(*, owner, provider_kind: str, model: str, image_id) -> None:
         raise GenerationRequestError(
             f"{cls.label}{f' ({model})' if model else ''} cannot edit images. Providers that can: "
             f"{', '.join(edit_capable_providers())}. Choose an image profile with one of them (--profile <name>).",
+            code="unsupported_provider",
+        )
+    if not mask:
+        return
+    if not is_own_mask_name(mask, owner.pk):
+        raise GenerationRequestError("There is no such mask.", code="not_found", fields={"mask": "not found"})
+    if not cls.capabilities_for(model).mask:
+        raise GenerationRequestError(
+            f"{cls.label}{f' ({model})' if model else ''} cannot edit only a painted area. Providers that can: "
+            f"{', '.join(edit_capable_providers('mask'))}. Clear the painting to edit the whole image, or choose an image "
+            f"profile with one of them.",
             code="unsupported_provider",
         )
 
@@ -322,6 +345,20 @@ def edit_inputs(generation: Generation) -> tuple[tuple[bytes, str], ...]:
         raise ProviderError("The image to edit no longer exists.", code="validation_error")
     with default_storage.open(image.file, "rb") as handle:
         return ((handle.read(), image.mime_type),)
+
+
+def edit_mask(generation: Generation) -> bytes | None:
+    """An edit's painted area (images/masks.py's canonical PNG), read from the owner's own folder only."""
+    name = generation.parameters.get("mask")
+    if not name:
+        return None
+    if not is_own_mask_name(name, generation.owner_id):
+        raise ProviderError("The painted area is not one of yours.", code="validation_error")
+    try:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ProviderError("The painted area no longer exists; paint it again.", code="validation_error") from None
 
 
 def refine_before_run(generation: Generation, *, offline: bool = False) -> None:
@@ -341,6 +378,7 @@ def build_image_request(generation: Generation) -> ImageRequest:
     params = generation.parameters
     return ImageRequest(
         input_images=edit_inputs(generation),
+        mask=edit_mask(generation),
         prompt=generation.used_prompt,
         model=generation.model,
         negative_prompt=generation.negative_prompt,
@@ -362,6 +400,7 @@ def build_image_request(generation: Generation) -> ImageRequest:
 
 _REQUEST_FIELDS = {
     "n", "aspect_ratio", "seed", "quality", "width", "height", "steps", "guidance", "style", "provider_style", "raw",
+    "mask",
 }
 
 
@@ -401,6 +440,10 @@ def generation_run(*, generation_id: int) -> None:
     if not claimed:
         return
     generation = Generation.objects.select_related("profile__api_key").get(pk=generation_id)
+    # The provider's answer once in hand: it has charged for it, so a failure from there on still records the cost.
+    answered: ProviderResult | None = None
+    cleaned: list[imaging.CleanImage] = []
+    refused = 0  # images answered but not kept (priced unmeasured)
     try:
         if generation.parameters.get("better_context"):
             refine_before_run(generation, offline=True)  # no network: checked below like the person's own words
@@ -418,8 +461,14 @@ def generation_run(*, generation_id: int) -> None:
                 fanned = fanout.generate(generation, image_request, call_sizes, partial(provider_for, generation))
             finally:
                 previews.discard(generation)
+            if fanned.answered:
+                answered, refused = fanned.result, fanned.refused
+            if fanned.error is not None:
+                raise fanned.error
             if fanned.canceled and not fanned.cleaned:
-                return  # canceled while the calls ran and none had answered: nothing to store or charge
+                # Canceled while the calls ran, with no image kept: nothing to store, but any answer is charged.
+                _charge_failed_answer(generation, answered, cleaned, refused)
+                return
             result, cleaned, names = fanned.result, fanned.cleaned, fanned.names
         else:
             provider = provider_for(generation)
@@ -428,18 +477,24 @@ def generation_run(*, generation_id: int) -> None:
                 result = provider.edit(image_request) if image_request.input_images else provider.generate(image_request)
             finally:
                 previews.discard(generation)
+            asked = generation.parameters.get("n", 1)
+            # Priced up to the number asked: more than asked is a broken answer, not what we ordered.
+            answered, refused = result, min(len(result.images), asked)
             if not result.images:
                 raise ProviderError("The provider answered without an image.", code="empty_response")
-            if len(result.images) > generation.parameters.get("n", 1):
+            if len(result.images) > asked:
                 # More than asked for is a broken or hostile answer (SECURITY.md T28): store none of it.
-                raise ProviderError(f"The provider sent {len(result.images)} images for "
-                                    f"{generation.parameters.get('n', 1)} asked.", code="provider_error")
+                raise ProviderError(f"The provider sent {len(result.images)} images for {asked} asked.",
+                                    code="provider_error")
             cleaned = [imaging.sanitize(image.data) for image in result.images]
+            refused = 0
             names = [store_image(generation.owner_id, clean) for clean in cleaned]
     except ProviderError as e:
+        _charge_failed_answer(generation, answered, cleaned, refused)  # an empty, or too full, answer is billed
         _fail_or_retry(generation, e)
         return
     except imaging.ImageInvalid as e:
+        _charge_failed_answer(generation, answered, cleaned, refused)
         _finish(generation, Generation.Status.FAILED, error_code=e.code, error_message=str(e))
         return
     except DatabaseError:
@@ -449,18 +504,17 @@ def generation_run(*, generation_id: int) -> None:
         conn = connections[router.db_for_write(Generation)]
         if not conn.in_atomic_block and conn.connection is not None and not conn.is_usable():
             conn.close()  # a broken connection; the next query opens a new one
+        _charge_failed_answer(generation, answered, cleaned, refused)
         _fail_or_retry(generation, ProviderError("The database was briefly unavailable; trying again.",
                                                  code="internal_error", retryable=True))
         return
     except Exception:
         logger.exception("generation %s failed unexpectedly", generation_id)
+        _charge_failed_answer(generation, answered, cleaned, refused)
         _finish(generation, Generation.Status.FAILED, error_code="internal_error", error_message="Something broke on our side.")
         return
 
-    cost = pricing.generation_cost(  # the provider's own figure, else its token usage, else the price table
-        provider=generation.provider, model=result.model or generation.model, parameters=generation.parameters,
-        usage=result.usage, reported_usd=result.cost_usd, sizes=[(c.width, c.height) for c in cleaned],
-    )
+    charge = _charge_fields(generation, answer_cost(generation, result, cleaned, refused))
     with transaction.atomic():
         finished = _finish(
             generation,
@@ -468,16 +522,14 @@ def generation_run(*, generation_id: int) -> None:
             model=result.model or generation.model,
             warnings=[*generation.warnings, *result.warnings],  # a fallback's note ("… made with X instead") first
             usage=result.usage,
-            estimated_cost_usd=cost.usd,
-            cost_source=cost.source,
+            **charge,
             error_code="",  # a retried job that succeeded keeps no error from an earlier attempt
             error_message="",
         )
         if not finished:  # canceled (or its lease taken over by a later attempt) while running: discard the result
             # ...but the provider has billed it: the ledger keeps what a canceled job cost.
-            Generation.objects.filter(
-                pk=generation.pk, status=Generation.Status.CANCELED, estimated_cost_usd__isnull=True
-            ).update(estimated_cost_usd=cost.usd, cost_source=cost.source, usage=result.usage)
+            Generation.objects.filter(pk=generation.pk, status=Generation.Status.CANCELED).update(
+                usage=result.usage, **charge)
             return
         GeneratedImage.objects.bulk_create(
             [
@@ -507,6 +559,46 @@ def generation_run(*, generation_id: int) -> None:
         "generation %s succeeded provider=%s model=%s images=%d attempts=%d",
         generation.pk, generation.provider, generation.model, len(cleaned), generation.attempts,
     )
+
+
+def answer_cost(generation: Generation, result: ProviderResult, cleaned: list[imaging.CleanImage],
+                refused: int = 0) -> pricing.Cost:
+    """What the provider charged for `result`: its own figure, else its token usage, else the price table for the
+    images kept (`cleaned`, measured) and those it made that we refused (`refused`, priced at the requested size)."""
+    return pricing.generation_cost(
+        provider=generation.provider, model=result.model or generation.model, parameters=generation.parameters,
+        usage=result.usage, reported_usd=result.cost_usd, sizes=[(c.width, c.height) for c in cleaned],
+        unmeasured=refused,
+    )
+
+
+def _charge_fields(generation: Generation, cost: pricing.Cost) -> dict:
+    """The ledger's update for one more billed answer: added in the database to what this row already records (an
+    earlier attempt's refused answer, before a retry or a fallback), so no charge is overwritten or lost."""
+    earlier = [generation.cost_source] if generation.estimated_cost_usd is not None else []
+    fields: dict = {"cost_source": pricing.least_trusted(cost.source, *earlier)}
+    if cost.usd is not None:
+        money = Generation._meta.get_field("estimated_cost_usd")
+        earlier_usd = Coalesce(F("estimated_cost_usd"), Value(Decimal(0)), output_field=money)
+        fields["estimated_cost_usd"] = earlier_usd + Value(cost.usd, output_field=money)
+    return fields
+
+
+def _charge_failed_answer(generation: Generation, answered: ProviderResult | None,
+                          cleaned: list[imaging.CleanImage], refused: int) -> None:
+    """Record what an answer cost when the attempt fails after it (images refused as unsafe or too many, an answer
+    without an image, a file not stored): the provider billed it, so Settings → Usage and the monthly cap count it.
+    No answer (a provider error) was charged nothing. Done before the job fails, retries or moves to a fallback."""
+    if answered is None:
+        return
+    cost = answer_cost(generation, answered, cleaned, refused)
+    try:
+        Generation.objects.filter(
+            Q(status=Generation.Status.RUNNING, attempts=generation.attempts) | Q(status=Generation.Status.CANCELED),
+            pk=generation.pk,
+        ).update(usage=answered.usage, **_charge_fields(generation, cost))
+    except DatabaseError:
+        logger.warning("generation %s: could not record the cost of a refused answer", generation.pk, exc_info=True)
 
 
 def _finish(generation: Generation, status: str, **fields) -> bool:

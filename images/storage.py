@@ -7,6 +7,7 @@ owner's id, the sha256 of the re-encoded bytes, and an extension from imaging.FO
 Layout of new writes (IMAGE_NAME, THUMBNAIL_NAME; make_name() refuses anything else):
     images/<owner id>/<sha256[:2]>/<sha256>.<png|webp|jpg>      the original (JPEG originals stay JPEG: .jpg)
     images/<owner id>/thumbs/<sha256[:2]>/<sha256>.webp         its thumbnail, named by the original's digest
+    images/<owner id>/masks/<sha256[:2]>/<sha256>.png           an edit's painted area (images/masks.py MASK_NAME)
 The two-hex shard keeps a folder to ~1/256 of an owner's files. Live previews follow the same rule in their own
 tree (images/previews.py PREVIEW_NAME: previews/<owner id>/gen_<generation id>_<sha256>.webp).
 
@@ -16,6 +17,7 @@ old files keep serving, deleting, sweeping and backing up; walk() lists both lay
 get a new-layout name (a second file until the old row goes), never a legacy one.
 """
 
+import hashlib
 import re
 from collections.abc import Iterator
 
@@ -30,6 +32,9 @@ IMAGE_NAME = re.compile(r"^images/\d+/[0-9a-f]{2}/[0-9a-f]{64}\.(png|webp|jpg)$"
 THUMBNAIL_NAME = re.compile(r"^images/\d+/thumbs/[0-9a-f]{2}/[0-9a-f]{64}\.webp$", re.ASCII)
 LEGACY_IMAGE_NAME = re.compile(r"^images/\d+/img_[0-9a-f]{16}\.(png|webp|jpg)$", re.ASCII)
 LEGACY_THUMBNAIL_NAME = re.compile(r"^images/\d+/thumbs/img_[0-9a-f]{16}\.webp$", re.ASCII)
+# A mask is read only by its owner's worker, never served; no row lists it, so the orphan sweep removes it once it is
+# older than IMAGEGEN_ORPHAN_FILE_AGE_S (a mask is needed only while its edit is queued or retried).
+MASK_NAME = re.compile(r"^images/\d+/masks/[0-9a-f]{2}/[0-9a-f]{64}\.png$", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -42,6 +47,19 @@ def make_name(owner_id: int, sha256: str, ext: str, *, thumbnail: bool = False) 
     if not (THUMBNAIL_NAME if thumbnail else IMAGE_NAME).fullmatch(name):
         raise SuspiciousFileOperation(f"refused to make the stored name {name!r}")
     return name
+
+
+def mask_name(owner_id: int, sha256: str) -> str:
+    """The storage name of a canonical mask PNG (images/masks.py) with this digest, in the owner's folder."""
+    folder = make_name(owner_id, sha256, "png").rpartition("/")[0].rpartition("/")[0]  # the same owner/digest checks
+    name = f"{folder}/masks/{sha256[:2]}/{sha256}.png"
+    if not MASK_NAME.fullmatch(name):
+        raise SuspiciousFileOperation(f"refused to make the stored name {name!r}")
+    return name
+
+
+def is_own_mask_name(name: str, owner_id: int) -> bool:
+    return isinstance(name, str) and name.startswith(f"images/{owner_id}/") and bool(MASK_NAME.fullmatch(name))
 
 
 def image_name(owner_id: int, clean: CleanImage) -> str:
@@ -123,6 +141,15 @@ def store_image(owner_id: int, clean: CleanImage) -> tuple[str, str]:
         _save_as(thumb, make_thumbnail(clean))
     clean.release_bitmap()  # the decoded pixels are not needed past this point (see imaging.make_thumbnail)
     return name, thumb
+
+
+def store_mask(owner_id: int, png: bytes) -> str:
+    """Save a canonical mask (images/masks.py) unless it exists already; return its storage name."""
+    name = mask_name(owner_id, hashlib.sha256(png).hexdigest())
+    if _stored_size(name) != len(png):
+        default_storage.delete(name)  # cut short by a crash mid-write, or absent (deleting nothing is no error)
+        _save_as(name, png)
+    return name
 
 
 def rebuild_thumbnail(image) -> str:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from imagegen_site.ratelimits import RateLimited
 
 from . import gallery
+from .masks import save_mask
 from .models import GeneratedImage, ImageType
 from .services import GenerationRequestError
 from .upload_limits import check_import_rate
@@ -105,14 +106,20 @@ def gallery_back(request: HttpRequest, image: GeneratedImage) -> str:
 @login_required
 @require_POST
 def image_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """Edit this image with an instruction, as `/edit --image <pk>` in its chat (or a new chat for uploads)."""
+    """Edit this image with an instruction, as `/edit --image <pk>` in its chat (or a new chat for uploads); with an
+    optional painted area (`mask`, a PNG from the form's canvas), only inside it."""
     image = get_object_or_404(GeneratedImage.objects.for_user(request.user).select_related("generation"), pk=pk)
     instruction = " ".join(request.POST.get("instruction", "").split())
     if not instruction:
         messages.error(request, "Say what to change, for example: make it night time.")
         return redirect(image.get_absolute_url())
+    options = {"edit_of": image.pk}
+    if image.generation.chat_id:
+        options["better_context"] = True  # refined with the chat's context, as the chat's own /edit is
     try:
-        generation = gallery.generate_again(image, prompt=instruction, options={"edit_of": image.pk})
+        if request.FILES.get("mask"):
+            options["mask"] = save_mask(image, request.FILES["mask"])
+        generation = gallery.generate_again(image, prompt=instruction, options=options)
     except GenerationRequestError as e:
         from .gallery_views import _detail_context
 

@@ -1,7 +1,8 @@
 """The cost ledger read back: what a user spent this month, per day and per provider/profile, and the monthly cap.
 
-Spend is the sum of Generation.estimated_cost_usd (images/pricing.py fills it when a generation finishes) by the
-month the generation was requested (queued_at), in settings.TIME_ZONE. The cap also counts queued and running
+Spend is the sum of Generation.estimated_cost_usd (images/pricing.py fills it when a generation finishes, and for
+a failed or canceled one whatever the provider billed: an answer whose images were refused) by the month the
+generation was requested (queued_at), in settings.TIME_ZONE. The cap also counts queued and running
 generations at their table price, so a burst of requests cannot slip past it before any of them finishes.
 """
 

@@ -23,7 +23,8 @@ def sha256_of(name: str, storage: Storage | None = None) -> tuple[str, int]:
 
 
 def is_referenced(name: str) -> bool:
-    """Whether any row still points at this stored file (an image, its thumbnail, or a data export)."""
+    """Whether any row still points at this stored file (an image, its thumbnail, an edit's mask, or a data export)."""
+    from images.masks import referenced_masks
     from images.models import GeneratedImage
 
     from .models import DataExport
@@ -31,4 +32,5 @@ def is_referenced(name: str) -> bool:
     return (
         GeneratedImage.objects.filter(Q(file=name) | Q(thumbnail=name)).exists()
         or DataExport.objects.filter(file=name).exists()
+        or bool(referenced_masks(name))
     )

@@ -264,6 +264,8 @@ def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict
     if not isinstance(parameters, dict):
         raise ProfileError("parameters must be an object.", fields={"parameters": "not an object"})
     caps = capabilities_for(provider, model)
+    choices = dict(caps.options)  # the provider's own options: name → allowed values, or → (low, high)
+    ranges = {name: (low, high) for name, low, high in caps.int_options}
     clean: dict = {}
     unsupported: list[str] = []
     for name, value in parameters.items():
@@ -312,6 +314,13 @@ def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict
             if not 0 <= guidance <= 30:
                 raise ProfileError("guidance must be between 0 and 30.", fields={"guidance": "0–30"})
             clean["guidance"] = guidance
+        elif name in choices:
+            if value not in choices[name]:
+                raise ProfileError(f"{name} must be one of {', '.join(choices[name])}.",
+                                   fields={name: list(choices[name])})
+            clean[name] = value
+        elif name in ranges:
+            clean[name] = _int_param(name, value, *ranges[name])
         else:
             unsupported.append(name)
     if unsupported:
@@ -354,6 +363,10 @@ def parameter_schema(provider: str, model: str = "") -> dict:
         schema["steps"] = {"type": "integer", "minimum": 1, "maximum": 150}
     if caps.guidance:
         schema["guidance"] = {"type": "number", "minimum": 0, "maximum": 30}
+    for name, values in caps.options:  # the provider's own options (OpenRouter's output_format, background, …)
+        schema[name] = {"type": "string", "enum": list(values)}
+    for name, low, high in caps.int_options:
+        schema[name] = {"type": "integer", "minimum": low, "maximum": high}
     return schema
 
 

@@ -25,7 +25,7 @@ SELF_HOSTED_DEADLINE = 600
 class Automatic1111Provider(Provider):
     kind = "automatic1111"
     label = "AUTOMATIC1111 (self-hosted)"
-    capabilities = Capabilities(edit=True, n_max=8, aspect_ratios=ASPECTS, negative_prompt=True, seed=True,
+    capabilities = Capabilities(edit=True, mask=True, n_max=8, aspect_ratios=ASPECTS, negative_prompt=True, seed=True,
                                 steps=True, guidance=True, needs_key=False, needs_base_url=True, max_side=2048)
     progress_interval: ClassVar[float] = 1.0  # seconds between GET /sdapi/v1/progress while an image is made
 
@@ -47,6 +47,12 @@ class Automatic1111Provider(Provider):
         body, m, n = self.body(request)
         body["init_images"] = [base64.b64encode(data).decode() for data, _ in request.input_images[:1]]
         body["denoising_strength"] = float(request.extra.get("strength", 0.75))
+        if request.mask is not None:
+            # Inpaint: white = change (the canonical mask), a soft edge, starting from the original pixels there.
+            body["mask"] = base64.b64encode(request.mask).decode()
+            body |= {"mask_blur": int(request.extra.get("mask_blur", 4)),
+                     "inpainting_fill": int(request.extra.get("inpainting_fill", 1)),
+                     "inpaint_full_res": False, "inpainting_mask_invert": 0}
         return self.send("img2img", body, m, n, request.model)
 
     def body(self, request: ImageRequest) -> tuple[dict, Mapping, int]:

@@ -91,6 +91,8 @@ class Capabilities:
 
     generate: bool = True
     edit: bool = False
+    # Edits only inside a painted area (a mask, ImageRequest.mask); implies edit.
+    mask: bool = False
     n_max: int = 1
     sizes: tuple[str, ...] = ()  # "1024x1024"; empty means any width/height within max_side
     aspect_ratios: tuple[str, ...] = ("1:1",)
@@ -105,6 +107,11 @@ class Capabilities:
     needs_key: bool = True
     needs_base_url: bool = False
     max_side: int = 4096
+    # Provider-specific options a profile may set (the provider reads them from ImageRequest.extra): each a name with
+    # its allowed values, e.g. ("output_format", ("png", "jpeg", "webp")), or with a whole-number range (low, high).
+    # Checked by profiles.services.clean_parameters, shown on the profile form and in GET /api/providers/.
+    options: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    int_options: tuple[tuple[str, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,6 +130,9 @@ class ImageRequest:
     guidance: float | None = None
     # Edits: the input images as (bytes, mime type), already sanitised by the caller.
     input_images: tuple[tuple[bytes, str], ...] = ()
+    # An edit's painted area: an L-mode PNG the size of the first input image, 255 = change, 0 = keep
+    # (images/masks.py). Each provider converts it to its own convention; None edits the whole image.
+    mask: bytes | None = None
     # Provider-specific options that were validated against its capabilities.
     extra: dict = field(default_factory=dict)
 

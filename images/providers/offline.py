@@ -210,14 +210,16 @@ FILLER_WORDS = {"make", "it", "the", "and", "more", "less", "add", "with", "into
                 "white", "black", "style", "version", "colour", "color", "colors", "colours", "tone", "toned", "side"}
 
 
-def edit_image(data: bytes, instruction: str, seed: int, max_side: int) -> tuple[bytes, list[str]]:
-    """The offline edit of one input image: operations the instruction names, then its other words as shapes.
-    Returns PNG bytes and the names of what was applied."""
+def edit_image(data: bytes, instruction: str, seed: int, max_side: int,
+               mask: bytes | None = None) -> tuple[bytes, list[str]]:
+    """The offline edit of one input image: operations the instruction names, then its other words as shapes; with
+    a `mask` (the canonical one: 255 = change), only inside it. Returns PNG bytes and the names of what was applied."""
     words = [w.lower() for w in WORD.findall(instruction)]
     with Image.open(io.BytesIO(data)) as source:
         img = source.convert("RGB")
     if max(img.size) > max_side:
         img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    original = img.copy() if mask is not None else None
     applied = []
     if "black" in words and "white" in words and not any(w in words for w in ("grayscale", "greyscale", "monochrome")):
         words.append("monochrome")
@@ -233,6 +235,11 @@ def edit_image(data: bytes, instruction: str, seed: int, max_side: int) -> tuple
     if extra or not applied:
         img = _draw_word_shapes(img, extra or words or ["edit"], random.Random(f"{seed}|{instruction}"))
         applied.append("shapes for " + ", ".join(extra[:6]) if extra else "shapes")
+    if original is not None:
+        with Image.open(io.BytesIO(mask)) as painted:
+            inside = painted.convert("L").resize(img.size, Image.Resampling.NEAREST)
+        img = Image.composite(img, original, inside)
+        applied.append("inside the painted area only")
     return png_with_label(img, f"offline edit · seed {seed}"), applied
 
 
@@ -254,6 +261,7 @@ class OfflineProvider(Provider):
     disclaimer = "Offline sketch – placeholder, not AI"
     capabilities = Capabilities(
         edit=True,
+        mask=True,
         n_max=4,
         aspect_ratios=tuple(ASPECT_SIZES),
         models=("sketch-v1",),
@@ -283,7 +291,7 @@ class OfflineProvider(Provider):
         images, applied = [], []
         for i in range(request.n):
             seed = (base_seed + i) % 2**31
-            png, applied = edit_image(data, request.prompt, seed, self.capabilities.max_side)
+            png, applied = edit_image(data, request.prompt, seed, self.capabilities.max_side, request.mask)
             images.append(ProviderImage(data=png, mime_type="image/png", seed=seed))
         warnings = [f"Offline edit (not AI): {', '.join(applied)}."]
         if rest:

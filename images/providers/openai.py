@@ -8,8 +8,11 @@ is downloaded at once. A base URL makes this work against Azure OpenAI and OpenA
 
 from __future__ import annotations
 
+import io
 import math
 from urllib.parse import urlsplit
+
+from PIL import Image, ImageOps
 
 from imagegen_site import http
 
@@ -18,9 +21,9 @@ from .common import Mapping, b64_image, error_for, image, ratio_value, redact, r
 
 GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 GPT_QUALITIES = ("low", "medium", "high", "auto")
-GPT = Capabilities(edit=True, n_max=10, sizes=GPT_SIZES, aspect_ratios=("1:1", "3:2", "2:3"), qualities=GPT_QUALITIES)
+GPT = Capabilities(edit=True, mask=True, n_max=10, sizes=GPT_SIZES, aspect_ratios=("1:1", "3:2", "2:3"), qualities=GPT_QUALITIES)
 MODELS = {
-    "gpt-image-2": Capabilities(edit=True, n_max=10, aspect_ratios=("1:1", "3:2", "2:3", "4:3", "3:4", "16:9",
+    "gpt-image-2": Capabilities(edit=True, mask=True, n_max=10, aspect_ratios=("1:1", "3:2", "2:3", "4:3", "3:4", "16:9",
                                 "9:16", "21:9", "3:1", "1:3"), qualities=GPT_QUALITIES, max_side=3840),
     "gpt-image-1.5": GPT,
     "gpt-image-1": GPT,
@@ -28,7 +31,7 @@ MODELS = {
     "dall-e-3": Capabilities(n_max=1, sizes=("1024x1024", "1792x1024", "1024x1792"),
                              aspect_ratios=("1:1", "7:4", "4:7"), qualities=("standard", "hd"),
                              styles=("vivid", "natural")),
-    "dall-e-2": Capabilities(edit=True, n_max=10, sizes=("256x256", "512x512", "1024x1024"),
+    "dall-e-2": Capabilities(edit=True, mask=True, n_max=10, sizes=("256x256", "512x512", "1024x1024"),
                              qualities=("standard",)),
 }
 GPT_ONLY = ("background", "output_format", "output_compression", "moderation")
@@ -37,10 +40,22 @@ PARTIAL_IMAGES = 2  # 0-3 allowed; each partial costs extra output tokens, two s
 DALLE3_QUALITY = {"hd": "hd", "high": "hd", "standard": "standard", "medium": "standard", "low": "standard"}
 
 
+def openai_mask(mask: bytes) -> bytes:
+    """The canonical mask (255 = change, images/masks.py) as OpenAI reads one: an RGBA PNG whose fully transparent
+    pixels are the area to change."""
+    with Image.open(io.BytesIO(mask)) as painted:
+        alpha = ImageOps.invert(painted.convert("L"))
+    rgba = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
+    rgba.putalpha(alpha)
+    out = io.BytesIO()
+    rgba.save(out, format="PNG")
+    return out.getvalue()
+
+
 class OpenAIProvider(Provider):
     kind = "openai"
     label = "OpenAI"
-    capabilities = Capabilities(edit=True, n_max=10, aspect_ratios=MODELS["gpt-image-2"].aspect_ratios,
+    capabilities = Capabilities(edit=True, mask=True, n_max=10, aspect_ratios=MODELS["gpt-image-2"].aspect_ratios,
                                 qualities=GPT_QUALITIES + ("standard", "hd"), styles=("vivid", "natural"),
                                 models=tuple(MODELS), default_model="gpt-image-1.5", max_side=3840)
 
@@ -79,6 +94,8 @@ class OpenAIProvider(Provider):
         # One file is `image` for DALL·E 2; GPT image models take a list, `image[]` even for one (§11).
         name = "image" if model.startswith("dall-e") else "image[]"
         files = [(name, (f"image{i}.{mime.split('/')[-1]}", data, mime)) for i, (data, mime) in enumerate(images)]
+        if request.mask is not None:  # applied to the first image, whose size it has
+            files.append(("mask", ("mask.png", openai_mask(request.mask), "image/png")))
         if fields.pop("moderation", None) is not None:
             m.drop("moderation", request.extra["moderation"], "edits take no moderation option")
         form = {k: str(v) for k, v in fields.items()}

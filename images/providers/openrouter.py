@@ -48,6 +48,7 @@ QUALITIES = ("auto", "low", "medium", "high")
 QUALITY_NAMES = {"hd": "high", "standard": "medium"}  # the DALL·E words, as images/providers/openai.py maps them
 RESOLUTIONS = {"0.5K": "512", "512": "512", "1K": "1K", "2K": "2K", "4K": "4K"}  # profile image_size → resolution
 OUTPUT_FORMATS = ("png", "jpeg", "webp")  # the API also offers svg; we keep raster images only
+BACKGROUNDS = ("auto", "transparent", "opaque")  # §4.2 names the field; the values are OpenAI's (§1.1)
 
 
 class OpenRouterProvider(Provider):
@@ -56,7 +57,11 @@ class OpenRouterProvider(Provider):
     # What the Image API takes (n 1-10, seed, quality); the chat fallback drops what chat cannot, with a warning.
     capabilities = Capabilities(edit=True, n_max=10, aspect_ratios=ASPECTS + ("1:4", "4:1", "1:8", "8:1"), seed=True,
                                 qualities=QUALITIES, models=tuple(SEED_MODELS),
-                                default_model="google/gemini-3.1-flash-image-preview")
+                                default_model="google/gemini-3.1-flash-image-preview",
+                                # The profile options image_fields (and the chat fallback) read; §4.2's values.
+                                options=(("image_size", tuple(k for k in RESOLUTIONS if k != "512")),
+                                         ("output_format", OUTPUT_FORMATS), ("background", BACKGROUNDS)),
+                                int_options=(("output_compression", 0, 100),))
 
     @classmethod
     def capabilities_for(cls, model: str) -> Capabilities:

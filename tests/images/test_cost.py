@@ -195,3 +195,88 @@ def test_the_detail_page_says_where_the_cost_came_from(alice, alice_client, make
     image = make_image(alice, estimated_cost_usd=D("0.0200"), cost_source="provider")
     html = alice_client.get(image.get_absolute_url()).content.decode()
     assert "$0.0200" in html and "(reported by the provider)" in html
+
+
+# Billed, then refused: the provider charged for an answer whose images we did not keep -------------------------
+
+
+def test_an_unsafe_image_fails_the_generation_but_keeps_what_the_provider_charged(alice, fake_provider):
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)
+    fake_provider.script = [ProviderResult(images=[ProviderImage(b"<html><script>x</script></html>", "image/png")],
+                                           model="fake-1", usage={"cost": 0.04}, cost_usd=0.04)]
+    generation = run(generation_start(owner=alice, prompt="a fox"))
+    assert (generation.status, generation.error_code) == ("failed", "image_invalid")
+    assert generation.estimated_cost_usd == D("0.0400") and generation.cost_source == "provider"
+    assert generation.usage == {"cost": 0.04} and not generation.images.exists()
+
+
+def test_more_images_than_asked_fails_and_is_priced_by_the_table_for_the_number_asked(alice, fake_provider,
+                                                                                       monkeypatch):
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True,
+                                parameters={"quality": "hd"})
+    monkeypatch.setitem(pricing.PER_IMAGE, "fake", {"fake-1": {("hd", "1024x1024"): D("0.08"),
+                                                               ("hd", pricing.ANY): D("0.12")}})
+    fake_provider.script = [ProviderResult(images=[ProviderImage(png_bytes(colour=(i, 0, 0)), "image/png")
+                                                   for i in range(3)], model="fake-1")]
+    generation = run(generation_start(owner=alice, prompt="a fox"))  # n=1, square: priced 1 × 1024×1024
+    assert (generation.status, generation.error_code) == ("failed", "provider_error")
+    assert generation.estimated_cost_usd == D("0.0800") and generation.cost_source == "table"
+    assert not generation.images.exists()
+
+
+def test_an_image_over_the_size_limit_is_priced_at_the_requested_aspect_ratio(alice, fake_provider, monkeypatch,
+                                                                              settings):
+    settings.IMAGEGEN_MAX_IMAGE_PIXELS = 16 * 16
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)
+    monkeypatch.setitem(pricing.PER_IMAGE, "fake", {"fake-1": {(pricing.ANY, "1024x1024"): D("0.04"),
+                                                               (pricing.ANY, pricing.ANY): D("0.08")}})
+    generation = run(generation_start(owner=alice, prompt="a fox", options={"aspect_ratio": "16:9"}))
+    assert (generation.status, generation.error_code) == ("failed", "image_too_large")
+    assert generation.estimated_cost_usd == D("0.0800") and generation.cost_source == "table"  # the wide price
+
+
+def test_an_answer_without_an_image_keeps_only_a_reported_cost(alice, fake_provider):
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)
+    fake_provider.script = [ProviderResult(images=[], model="fake-1", cost_usd=0.003)]
+    generation = run(generation_start(owner=alice, prompt="a fox"))
+    assert (generation.status, generation.error_code) == ("failed", "empty_response")
+    assert generation.estimated_cost_usd == D("0.0030") and generation.cost_source == "provider"
+
+
+def test_a_provider_error_without_an_answer_costs_nothing(alice, fake_provider):
+    from images.providers import ProviderError
+
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)
+    fake_provider.script = [ProviderError("upstream 500", code="provider_error", status=500)]
+    generation = run(generation_start(owner=alice, prompt="a fox"))
+    assert generation.status == "failed" and generation.estimated_cost_usd is None and generation.cost_source == ""
+
+
+def test_a_refused_answer_then_a_fallback_counts_both_charges(alice, fake_provider):
+    backup = ImageProfile.objects.create(owner=alice, name="Backup", provider="fake")
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True, fallback=backup)
+    too_many = ProviderResult(images=[ProviderImage(png_bytes(), "image/png")] * 2, model="fake-1", cost_usd=0.03)
+    fine = ProviderResult(images=[ProviderImage(png_bytes(), "image/png")], model="fake-1", usage={"n": 1},
+                          cost_usd=0.02)
+    fake_provider.script = [too_many, fine]
+    generation = run(generation_start(owner=alice, prompt="a fox"))
+    assert generation.status == "queued" and generation.estimated_cost_usd == D("0.0300")  # on the fallback now
+    generation = run(generation)
+    assert generation.status == "succeeded" and generation.images.count() == 1
+    assert generation.estimated_cost_usd == D("0.0500") and generation.cost_source == "provider"
+
+
+def test_usage_totals_count_a_failed_generation_that_was_billed(alice, alice_client, alice_api, fake_provider):
+    ImageProfile.objects.create(owner=alice, name="Fake", provider="fake", is_default=True)
+    fake_provider.script = [
+        ProviderResult(images=[ProviderImage(png_bytes(), "image/png")], model="fake-1", cost_usd=0.02),
+        ProviderResult(images=[ProviderImage(b"not an image", "image/png")], model="fake-1", cost_usd=0.04),
+    ]
+    made, refused = (run(generation_start(owner=alice, prompt="a fox")) for _ in range(2))
+    assert (made.status, refused.status) == ("succeeded", "failed")
+    api = alice_api.get(reverse("api:usage")).json()
+    assert api["total_usd"] == "0.0600" and api["generations"] == 2 and api["images"] == 1
+    # The failed row keeps the profile's model (the answer's model id is recorded on success only).
+    assert sorted((r["cost_usd"], r["succeeded"]) for r in api["providers"]) == [("0.0200", 1), ("0.0400", 0)]
+    html = alice_client.get(reverse("settings-usage")).content.decode()
+    assert 'id="usage-total">$0.06<' in html

@@ -197,3 +197,43 @@ def test_models_that_make_several_per_call_keep_one_call(alice, fake_provider):
     generation = start(alice, profile, n=3)
     assert generation.status == Generation.Status.SUCCEEDED and generation.images.count() == 3
     assert [r.n for r in fake_provider.calls] == [3]
+
+
+def billed(result: ProviderResult, usd: float) -> ProviderResult:
+    result.cost_usd, result.usage = usd, {"cost": usd}
+    return result
+
+
+@pytest.mark.django_db
+def test_a_call_whose_image_is_refused_is_still_charged_beside_the_kept_ones(alice, one):
+    def second_is_html(request, number):
+        if number == 2:
+            return billed(ProviderResult(images=[ProviderImage(b"<html></html>", "image/png")], model="one-1"), 0.03)
+        if number == 3:
+            raise ProviderError("upstream 503", code="provider_error", retryable=True, status=503)  # no answer: free
+        return billed(image(request, number), 0.02)
+
+    OnePerCallProvider.answer = staticmethod(second_is_html)
+    generation = start(alice, one, n=3)
+    assert generation.status == Generation.Status.SUCCEEDED and generation.images.count() == 1
+    assert str(generation.estimated_cost_usd) == "0.0500" and generation.cost_source == "provider"
+    assert generation.usage == {"cost": 0.05}
+
+
+@pytest.mark.django_db
+def test_when_every_answer_is_refused_the_job_fails_with_the_charges_recorded(alice, one):
+    OnePerCallProvider.answer = staticmethod(
+        lambda request, number: billed(ProviderResult(images=[ProviderImage(b"junk", "image/png")]), 0.01))
+    generation = start(alice, one, n=2)
+    assert (generation.status, generation.error_code) == ("failed", "image_invalid")
+    assert str(generation.estimated_cost_usd) == "0.0200" and generation.cost_source == "provider"
+
+
+@pytest.mark.django_db
+def test_when_every_call_fails_without_an_answer_nothing_is_charged(alice, one):
+    def refused(request, number):
+        raise ProviderError("The provider refused this prompt.", code="content_policy")
+
+    OnePerCallProvider.answer = staticmethod(refused)
+    generation = start(alice, one, n=2)
+    assert generation.status == Generation.Status.FAILED and generation.estimated_cost_usd is None

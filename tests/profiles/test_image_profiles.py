@@ -199,3 +199,75 @@ def test_the_chat_header_picks_the_chats_profile(alice_client, alice, bob):
     alice_client.post(reverse("chat-profile", args=[chat.pk]), {"image_profile": ""})
     chat.refresh_from_db()
     assert chat.image_profile is None
+
+
+# OpenRouter's Image API options (providers.md §4.2): settable on a profile, each within its values -------------
+
+OPENROUTER_OPTIONS = {"image_size": "2K", "output_format": "webp", "background": "transparent",
+                      "output_compression": 80, "quality": "high", "seed": 42}
+
+
+def test_openrouter_profiles_take_the_image_api_options(alice_api):
+    response = create(alice_api, name="OR", provider="openrouter", model="google/gemini-2.5-flash-image",
+                      parameters=OPENROUTER_OPTIONS)
+    assert response.status_code == 201, response.content
+    assert response.json()["parameters"] == OPENROUTER_OPTIONS
+    described = alice_api.get(reverse("api:provider-detail", args=["openrouter"])).json()["parameters"]
+    assert described["output_format"] == {"type": "string", "enum": ["png", "jpeg", "webp"]}
+    assert described["image_size"]["enum"] == ["0.5K", "1K", "2K", "4K"]
+    assert described["output_compression"] == {"type": "integer", "minimum": 0, "maximum": 100}
+
+
+@pytest.mark.parametrize("parameters, field", [
+    ({"output_format": "svg"}, "output_format"),  # the API makes SVG; we keep raster images only
+    ({"background": "glass"}, "background"),
+    ({"image_size": "8K"}, "image_size"),
+    ({"output_compression": 101}, "output_compression"),
+    ({"output_compression": "lots"}, "output_compression"),
+    ({"quality": "hd"}, "quality"),
+    ({"seed": -1}, "seed"),
+    ({"resolution": "2K"}, "parameters"),  # the profile's name for it is image_size
+])
+def test_openrouter_options_outside_their_values_are_refused(alice_api, parameters, field):
+    response = create(alice_api, name="OR", provider="openrouter", parameters=parameters)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "validation_error" and field in response.json()["fields"]
+    assert not ImageProfile.objects.exists()
+
+
+def test_other_providers_do_not_take_openrouters_options(alice_api):
+    response = create(alice_api, name="xAI", provider="xai", parameters={"output_format": "webp"})
+    assert response.status_code == 400 and "parameters" in response.json()["fields"]
+
+
+def test_the_profile_form_sets_and_checks_openrouters_options(alice_client):
+    html = alice_client.get(reverse("settings-profile-fields"), {"provider": "openrouter"}).content.decode()
+    for name in ("image_size", "output_format", "background", "output_compression", "quality", "seed"):
+        assert f'name="{name}"' in html
+    form = {"name": "OR page", "provider": "openrouter", "model": "google/gemini-2.5-flash-image"}
+    response = alice_client.post(reverse("settings-profile-create"), {
+        **form, "image_size": "4K", "output_format": "jpeg", "background": "opaque", "output_compression": "60"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    profile = ImageProfile.objects.get()
+    assert profile.parameters == {"image_size": "4K", "output_format": "jpeg", "background": "opaque",
+                                  "output_compression": 60}
+    for bad in ({"output_format": "svg"}, {"output_compression": "101"}, {"background": "glass"}):
+        refused = alice_client.post(reverse("settings-profile-edit", args=[profile.pk]), {**form, **bad})
+        assert refused.status_code == 400, bad
+    assert ImageProfile.objects.get().parameters["output_format"] == "jpeg"
+
+
+def test_openrouters_profile_options_reach_the_image_api_request(alice):
+    from images.providers.common import Mapping
+    from images.providers.openrouter import OpenRouterProvider
+    from images.services import build_image_request, generation_start
+
+    model = "google/gemini-2.5-flash-image"
+    profile = ImageProfile.objects.create(owner=alice, name="OR", provider="openrouter", model=model,
+                                          parameters=OPENROUTER_OPTIONS)
+    request = build_image_request(generation_start(owner=alice, prompt="a fox", profile=profile))
+    body = OpenRouterProvider(api_key="k").image_fields(request, model, Mapping(f"OpenRouter {model}"))
+    assert {k: body.get(k) for k in ("resolution", "output_format", "background", "output_compression",
+                                     "quality", "seed")} == {
+        "resolution": "2K", "output_format": "webp", "background": "transparent", "output_compression": 80,
+        "quality": "high", "seed": 42}

@@ -53,6 +53,22 @@ def sent_form(call: Any) -> dict[str, str]:
     return fields
 
 
+def sent_files(call: Any) -> dict[str, tuple[str, str, bytes]]:
+    """The file parts of a multipart body: name → (file name, content type, bytes)."""
+    body = call.request.body
+    boundary = call.request.headers["Content-Type"].split("boundary=")[1].encode()
+    files = {}
+    for part in body.split(b"--" + boundary):
+        head, _, value = part.partition(b"\r\n\r\n")
+        if b"filename=" not in head:
+            continue
+        name = head.split(b'name="')[1].split(b'"')[0].decode()
+        filename = head.split(b'filename="')[1].split(b'"')[0].decode()
+        content_type = head.split(b"Content-Type: ")[1].split(b"\r\n")[0].decode() if b"Content-Type: " in head else ""
+        files[name] = (filename, content_type, value[: -2] if value.endswith(b"\r\n") else value)
+    return files
+
+
 class EndlessBody(io.RawIOBase):
     """A response body of `total` bytes that counts how much was actually read from it."""
 

@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from images.masks import referenced_masks
 from images.models import GeneratedImage
 from images.storage import walk
 
@@ -29,6 +30,7 @@ def referenced_names() -> set[str]:
     for file, thumb in GeneratedImage.objects.values_list("file", "thumbnail").iterator(chunk_size=2000):
         names.add(file)
         names.add(thumb)
+    names |= referenced_masks()  # an edit's painted area: provenance, kept like its images
     names.discard("")
     return names
 
@@ -74,4 +76,4 @@ def referenced_names_for(name: str) -> set[str]:
     """A last look right before deleting one file: a row may have been committed since the scan."""
     rows = GeneratedImage.objects.filter(file=name).values_list("file", flat=True)[:1]
     thumbs = GeneratedImage.objects.filter(thumbnail=name).values_list("thumbnail", flat=True)[:1]
-    return set(rows) | set(thumbs)
+    return set(rows) | set(thumbs) | referenced_masks(name)
