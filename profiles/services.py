@@ -8,6 +8,7 @@ another user's id is "not found", never "forbidden" (SECURITY.md T1, T3).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -89,8 +90,11 @@ class KeyCheck:
 
 
 @sensitive_variables("secret")
-def check_key(*, provider: str, secret: str | None, base_url: str | None = None) -> KeyCheck:
-    """Call the provider's cheapest documented endpoint with this key; never raises for a provider failure."""
+def check_key(*, provider: str, secret: str | None, base_url: str | None = None,
+              started: float | None = None) -> KeyCheck:
+    """Call the provider's cheapest documented endpoint with this key; never raises for a provider failure.
+    `started`: when the check began (time.monotonic()), if earlier than this call (check_key_at)."""
+    started = time.monotonic() if started is None else started
     _check_provider(provider)
     try:
         client = get_provider(provider, api_key=secret, base_url=base_url)
@@ -101,7 +105,7 @@ def check_key(*, provider: str, secret: str | None, base_url: str | None = None)
         if e.code in ("provider_auth_failed", "missing_api_key"):
             return KeyCheck(valid=False, message="The provider rejected this key.", code=e.code)
         # Not the key's fault (timeout, outage, refused address): one answer for all, and the key is not marked.
-        return connection_failed(f"{e.code}: {e.message}")
+        return connection_failed(f"{e.code}: {e.message}", started)
     models: list[str] = []
     try:
         models = client.list_models()
@@ -119,8 +123,22 @@ CONNECTION_FAILED_MESSAGE = ("Could not reach the provider to check the key. Che
                              "later.")
 
 
-def connection_failed(reason: str) -> KeyCheck:
+# T22, timing: the same words are not enough when a refused address answers at once and a silent one after the
+# connect deadline. Every failed check answers no sooner than this after it started (a successful one is never
+# slowed), so the two look alike. Module-level so tests set it to 0 (tests/conftest.py) and patch it to measure.
+CONNECTION_FAILED_MIN_SECONDS = http.CONNECT_TIMEOUT
+
+
+def answer_no_sooner(started: float) -> None:
+    """Sleep for what is left of CONNECTION_FAILED_MIN_SECONDS since `started` (a time.monotonic() reading)."""
+    remaining = CONNECTION_FAILED_MIN_SECONDS - (time.monotonic() - started)
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+def connection_failed(reason: str, started: float) -> KeyCheck:
     logger.info("key check: connection failed (%s)", reason)
+    answer_no_sooner(started)
     return KeyCheck(valid=None, message=CONNECTION_FAILED_MESSAGE, code="connection_failed")
 
 
@@ -128,10 +146,11 @@ def connection_failed(reason: str) -> KeyCheck:
 def check_key_at(*, provider: str, secret: str | None, base_url: str) -> KeyCheck:
     """check_key against an address typed into the form. A wrong *kind* of input (this provider takes no address)
     is still a 400; an address the outbound rules refuse or cannot resolve answers as a failed connection (T22)."""
+    started = time.monotonic()  # resolving the typed name is part of the check, and of its time
     clean, refused = typed_address(provider, base_url)
     if refused:
-        return connection_failed(refused)
-    return check_key(provider=provider, secret=secret, base_url=clean)
+        return connection_failed(refused, started)
+    return check_key(provider=provider, secret=secret, base_url=clean, started=started)
 
 
 def typed_address(provider: str, base_url: str) -> tuple[str, str]:
@@ -217,11 +236,13 @@ def provider_models_at(*, provider: str, api_key: ApiKey | None, base_url: str) 
     input is still a 400, while an address the outbound rules refuse, a name that does not resolve, a closed port,
     a timeout or a broken answer all give the same `connection_failed` and the built-in list. The real reason goes
     to the server log only."""
+    started = time.monotonic()
     _check_provider(provider)
     built_in = list(get_provider_class(provider).capabilities.models)
 
     def unreachable(reason: str) -> ModelList:
         logger.info("model listing: connection failed (%s)", reason)
+        answer_no_sooner(started)
         return ModelList(built_in, False, code="connection_failed", message=MODELS_UNREACHABLE_MESSAGE)
 
     clean, refused = typed_address(provider, base_url)
@@ -327,6 +348,12 @@ def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict
         names = ", ".join(sorted(unsupported))
         raise ProfileError(f"{provider_label(provider)} does not support: {names}.",
                            fields={"parameters": {name: "not supported" for name in unsupported}})
+    # Whoever declares both options (OpenAI's GPT image models, OpenRouter) is answered 400 for this pair: a JPEG
+    # has no transparency. Refused here rather than saved and failing (or silently dropped) at every image.
+    if clean.get("background") == "transparent" and clean.get("output_format") == "jpeg":
+        raise ProfileError("A transparent background needs png or webp output; JPEG cannot be transparent.",
+                           fields={"background": "transparent needs png or webp",
+                                   "output_format": "jpeg cannot be transparent"})
     return clean
 
 

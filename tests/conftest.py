@@ -29,6 +29,15 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def no_failed_check_padding(monkeypatch):
+    """A failed "test connection" answers no sooner than the connect timeout (T22); tests do not wait for it
+    (tests/profiles/test_t22_test_connection.py patches it back to measure)."""
+    from profiles import services
+
+    monkeypatch.setattr(services, "CONNECTION_FAILED_MIN_SECONDS", 0)
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Each test writes its files to its own folder."""
     settings.STORAGES = {

@@ -21,10 +21,18 @@ from .common import Mapping, b64_image, error_for, image, ratio_value, redact, r
 
 GPT_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 GPT_QUALITIES = ("low", "medium", "high", "auto")
-GPT = Capabilities(edit=True, mask=True, n_max=10, sizes=GPT_SIZES, aspect_ratios=("1:1", "3:2", "2:3"), qualities=GPT_QUALITIES)
+# The GPT image models' own options a profile may set (providers.md §1.1); DALL·E takes none of them. A transparent
+# background needs png or webp, and output_compression only compresses jpeg and webp: clean_parameters refuses the
+# first pair at save time, fields() below drops what still contradicts with a warning.
+GPT_OPTIONS = (("background", ("auto", "transparent", "opaque")), ("output_format", ("png", "jpeg", "webp")),
+               ("moderation", ("auto", "low")))
+GPT_INT_OPTIONS = (("output_compression", 0, 100),)
+GPT = Capabilities(edit=True, mask=True, n_max=10, sizes=GPT_SIZES, aspect_ratios=("1:1", "3:2", "2:3"),
+                   qualities=GPT_QUALITIES, options=GPT_OPTIONS, int_options=GPT_INT_OPTIONS)
 MODELS = {
     "gpt-image-2": Capabilities(edit=True, mask=True, n_max=10, aspect_ratios=("1:1", "3:2", "2:3", "4:3", "3:4", "16:9",
-                                "9:16", "21:9", "3:1", "1:3"), qualities=GPT_QUALITIES, max_side=3840),
+                                "9:16", "21:9", "3:1", "1:3"), qualities=GPT_QUALITIES, max_side=3840,
+                                options=GPT_OPTIONS, int_options=GPT_INT_OPTIONS),
     "gpt-image-1.5": GPT,
     "gpt-image-1": GPT,
     "gpt-image-1-mini": GPT,
@@ -57,7 +65,8 @@ class OpenAIProvider(Provider):
     label = "OpenAI"
     capabilities = Capabilities(edit=True, mask=True, n_max=10, aspect_ratios=MODELS["gpt-image-2"].aspect_ratios,
                                 qualities=GPT_QUALITIES + ("standard", "hd"), styles=("vivid", "natural"),
-                                models=tuple(MODELS), default_model="gpt-image-1.5", max_side=3840)
+                                models=tuple(MODELS), default_model="gpt-image-1.5", max_side=3840,
+                                options=GPT_OPTIONS, int_options=GPT_INT_OPTIONS)
 
     @classmethod
     def capabilities_for(cls, model: str) -> Capabilities:

@@ -271,3 +271,102 @@ def test_openrouters_profile_options_reach_the_image_api_request(alice):
                                      "quality", "seed")} == {
         "resolution": "2K", "output_format": "webp", "background": "transparent", "output_compression": 80,
         "quality": "high", "seed": 42}
+
+
+# OpenAI's GPT image options (providers.md §1.1): settable on a GPT image model's profile, never on DALL·E's ---------
+
+OPENAI_OPTIONS = {"background": "transparent", "output_format": "webp", "output_compression": 80, "moderation": "low"}
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"])
+def test_openai_gpt_image_profiles_take_openais_options(alice_api, model):
+    response = create(alice_api, name="GPT", model=model, parameters=OPENAI_OPTIONS)
+    assert response.status_code == 201, response.content
+    assert response.json()["parameters"] == OPENAI_OPTIONS
+
+
+def test_openai_describes_its_options_in_the_api(alice_api):
+    described = alice_api.get(reverse("api:provider-detail", args=["openai"])).json()["parameters"]
+    assert described["background"] == {"type": "string", "enum": ["auto", "transparent", "opaque"]}
+    assert described["output_format"] == {"type": "string", "enum": ["png", "jpeg", "webp"]}
+    assert described["moderation"] == {"type": "string", "enum": ["auto", "low"]}
+    assert described["output_compression"] == {"type": "integer", "minimum": 0, "maximum": 100}
+
+
+@pytest.mark.parametrize("model", ["dall-e-3", "dall-e-2"])
+def test_dall_e_profiles_do_not_take_gpt_image_options(alice_api, model):
+    response = create(alice_api, model=model, parameters={"output_format": "webp", "moderation": "low"})
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["parameters"] == {"output_format": "not supported", "moderation": "not supported"}
+    assert not ImageProfile.objects.exists()
+
+
+@pytest.mark.parametrize("parameters, field", [
+    ({"background": "glass"}, "background"),
+    ({"output_format": "gif"}, "output_format"),
+    ({"moderation": "off"}, "moderation"),
+    ({"output_compression": 101}, "output_compression"),
+    ({"output_compression": -1}, "output_compression"),
+])
+def test_openai_options_outside_their_values_are_refused(alice_api, parameters, field):
+    response = create(alice_api, model="gpt-image-1", parameters=parameters)
+    assert response.status_code == 400, response.content
+    assert field in response.json()["fields"]
+    assert not ImageProfile.objects.exists()
+
+
+@pytest.mark.parametrize("provider, model", [("openai", "gpt-image-1.5"),
+                                             ("openrouter", "google/gemini-2.5-flash-image")])
+def test_a_transparent_jpeg_is_refused_at_save_time(alice_api, provider, model):
+    response = create(alice_api, provider=provider, model=model,
+                      parameters={"background": "transparent", "output_format": "jpeg"})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "validation_error" and {"background", "output_format"} <= set(body["fields"])
+    assert "JPEG cannot be transparent" in body["detail"]
+    assert not ImageProfile.objects.exists()
+    for fine in ({"background": "transparent", "output_format": "png"},
+                 {"background": "opaque", "output_format": "jpeg"}, {"background": "transparent"}):
+        assert create(alice_api, name=f"ok {len(fine)} {fine['background']}", provider=provider, model=model,
+                      parameters=fine).status_code == 201, fine
+
+
+def test_the_profile_form_sets_and_checks_openais_options(alice_client, alice_key):
+    html = alice_client.get(reverse("settings-profile-fields"), {"provider": "openai"}).content.decode()
+    for name in ("background", "output_format", "output_compression", "moderation"):
+        assert f'name="{name}"' in html
+    dall_e = alice_client.get(reverse("settings-profile-fields"), {"provider": "openai", "model": "dall-e-3"})
+    assert 'name="background"' not in dall_e.content.decode()
+    form = {"name": "GPT page", "provider": "openai", "api_key": alice_key.pk, "model": "gpt-image-1"}
+    response = alice_client.post(reverse("settings-profile-create"), {
+        **form, "background": "opaque", "output_format": "jpeg", "output_compression": "60", "moderation": "low"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    profile = ImageProfile.objects.get()
+    assert profile.parameters == {"background": "opaque", "output_format": "jpeg", "output_compression": 60,
+                                  "moderation": "low"}
+    refused = alice_client.post(reverse("settings-profile-edit", args=[profile.pk]),
+                                {**form, "background": "transparent", "output_format": "jpeg"})
+    assert refused.status_code == 400
+    assert "JPEG cannot be transparent" in refused.content.decode()
+    for bad in ({"output_format": "gif"}, {"output_compression": "101"}, {"moderation": "off"}):
+        refused = alice_client.post(reverse("settings-profile-edit", args=[profile.pk]), {**form, **bad})
+        assert refused.status_code == 400, bad
+    assert ImageProfile.objects.get().parameters["background"] == "opaque"
+
+
+@responses.activate
+def test_openais_profile_options_reach_the_generations_request(alice):
+    from images.providers.openai import OpenAIProvider
+    from images.services import build_image_request, generation_start
+    from tests.providers.support import reply, sent_json
+
+    responses.post("https://api.openai.com/v1/images/generations",
+                   **reply("openai", "images_generate_gpt_image_success"))
+    profile = ImageProfile.objects.create(owner=alice, name="GPT", provider="openai", model="gpt-image-1",
+                                          parameters=OPENAI_OPTIONS)
+    request = build_image_request(generation_start(owner=alice, prompt="a fox", profile=profile))
+    result = OpenAIProvider(api_key="sk-test").generate(request)
+    assert sent_json(responses.calls[0]) == {"model": "gpt-image-1", "prompt": request.prompt, "n": 1,
+                                             "background": "transparent", "output_format": "webp",
+                                             "output_compression": 80, "moderation": "low"}
+    assert result.warnings == []

@@ -193,3 +193,83 @@ def test_t22_model_listing_with_an_address_shares_the_test_connection_limit(alic
     assert bob_api.get(reverse(MODELS), ask).status_code == 200  # per user
     # The built-in list (no address, nothing called) is not limited.
     assert alice_api.get(reverse(MODELS), {"provider": "automatic1111"}).status_code == 200
+
+
+# ---- T22, timing: a refused address must not answer sooner than a silent one. Every failed check answers no sooner
+# than CONNECTION_FAILED_MIN_SECONDS (the connect timeout) after it started; a fake clock stands in for waiting.
+
+@pytest.fixture
+def clock(monkeypatch):
+    """services' view of time: the check starts at 100.0 and every later reading is `elapsed` seconds on; sleeps
+    are recorded, not slept. Only profiles.services sees it (the outbound module keeps the real clock)."""
+    from types import SimpleNamespace
+
+    from profiles import services
+
+    monkeypatch.setattr(services, "CONNECTION_FAILED_MIN_SECONDS", http.CONNECT_TIMEOUT)  # conftest makes it 0
+    fake = SimpleNamespace(elapsed=1.25, readings=0, slept=[])
+
+    def monotonic() -> float:
+        fake.readings += 1
+        return 100.0 if fake.readings == 1 else 100.0 + fake.elapsed
+
+    monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=monotonic, sleep=fake.slept.append))
+    return fake
+
+
+@pytest.mark.parametrize("case", ["closed port", "forbidden host", "forbidden metadata", "unresolvable name",
+                                  "timeout"])
+def test_t22_every_failed_check_answers_after_the_connect_timeout(alice_api, addresses, nowhere_dns, settings, clock,
+                                                                   case):
+    settings.IMAGEGEN_KEY_CHECK_RATE = "100/h"
+    response = alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "u:p", "base_url": addresses[case]},
+                              format="json")
+    assert response.json()["code"] == "connection_failed"
+    assert clock.slept == [http.CONNECT_TIMEOUT - 1.25]  # the rest of the minimum, counted from the start
+    clock.readings, clock.slept[:] = 0, []
+    listing = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "base_url": addresses[case]})
+    assert listing.json()["code"] == "connection_failed"
+    assert clock.slept == [http.CONNECT_TIMEOUT - 1.25]
+
+
+def test_t22_a_stored_keys_check_at_an_unreachable_server_is_padded_too(alice, alice_api, addresses, clock):
+    key = ApiKey(owner=alice, provider="automatic1111", label="home")
+    key.set_secret("user:secret-pass")
+    key.save()
+    ImageProfile.objects.create(owner=alice, name="Home", provider="automatic1111", api_key=key,
+                                base_url=addresses["closed port"])
+    assert alice_api.post(reverse("api:api-key-validate", args=[key.pk])).json()["code"] == "connection_failed"
+    assert clock.slept == [http.CONNECT_TIMEOUT - 1.25]
+
+
+def test_t22_a_failure_slower_than_the_minimum_is_not_slowed_further(alice_api, addresses, clock):
+    clock.elapsed = http.CONNECT_TIMEOUT + 2
+    response = alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "u:p",
+                                             "base_url": addresses["timeout"]}, format="json")
+    assert response.json()["code"] == "connection_failed" and clock.slept == []
+
+
+def test_t22_a_successful_check_is_never_slowed(alice_api, clock):
+    import responses
+
+    base_url = "http://a1111.example:7860"
+    with responses.RequestsMock() as stub:
+        stub.get(f"{base_url}/sdapi/v1/sd-models", json=[{"title": "sdxl.safetensors"}])
+        stub.get(f"{base_url}/sdapi/v1/sd-models", json=[{"title": "sdxl.safetensors"}])
+        stub.get(f"{base_url}/sdapi/v1/sd-models", json=[{"title": "sdxl.safetensors"}])
+        checked = alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "u:p", "base_url": base_url},
+                                 format="json").json()
+        listed = alice_api.get(reverse(MODELS), {"provider": "automatic1111", "base_url": base_url}).json()
+    assert checked["valid"] is True and listed["live"] is True
+    assert clock.slept == []
+
+
+def test_t22_a_rejected_key_is_a_verdict_not_padded(alice_api, clock):
+    import responses
+
+    base_url = "http://a1111.example:7860"
+    with responses.RequestsMock() as stub:
+        stub.get(f"{base_url}/sdapi/v1/sd-models", status=401, json={"detail": "Not authenticated"})
+        checked = alice_api.post(reverse(URL), {"provider": "automatic1111", "key": "u:p", "base_url": base_url},
+                                 format="json").json()
+    assert checked["valid"] is False and clock.slept == []

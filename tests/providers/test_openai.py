@@ -164,6 +164,24 @@ def test_it_edits_with_a_multipart_image_list(http: responses.RequestsMock) -> N
     assert result.warnings == ["OpenAI gpt-image-1.5 edits take no moderation option; dropped moderation=low."]
 
 
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"])
+def test_it_sends_the_profiles_gpt_image_options_exactly(http: responses.RequestsMock, model: str) -> None:
+    http.post(GENERATIONS, **reply("openai", "images_generate_gpt_image_success"))
+    result = provider().generate(ImageRequest(prompt="otter", model=model, extra={
+        "background": "opaque", "output_format": "webp", "output_compression": 70, "moderation": "low"}))
+    assert sent_json(http.calls[0]) == {"model": model, "prompt": "otter", "n": 1, "background": "opaque",
+                                        "output_format": "webp", "output_compression": 70, "moderation": "low"}
+    assert result.warnings == []
+
+
+def test_it_sends_the_gpt_image_output_options_as_edit_form_fields(http: responses.RequestsMock) -> None:
+    http.post(EDITS, **reply("openai", "images_edit_multipart_success"))
+    provider().edit(ImageRequest(prompt="hat", model="gpt-image-1", input_images=((PNG, "image/png"),), extra={
+        "background": "transparent", "output_format": "png", "moderation": "auto"}))
+    assert sent_form(http.calls[0]) == {"model": "gpt-image-1", "prompt": "hat", "n": "1",
+                                        "background": "transparent", "output_format": "png"}
+
+
 def test_it_edits_with_dalle2_as_a_single_image_field(http: responses.RequestsMock) -> None:
     http.post(EDITS, json={"created": 1, "data": [{"b64_json": B64_PNG}]})
     result = provider().edit(ImageRequest(prompt="hat", model="dall-e-2", input_images=((PNG, "image/png"),) * 2))
