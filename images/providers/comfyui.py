@@ -5,6 +5,14 @@ seed, size, steps, cfg and checkpoint. An operator can supply their own API-form
 extra["workflow"] with "{{prompt}}", "{{negative_prompt}}", "{{seed}}", "{{width}}", "{{height}}", "{{steps}}",
 "{{cfg}}", "{{model}}" and "{{batch_size}}" placeholders.
 
+Edits upload the source image (POST /upload/image, multipart `image`, answered {"name", "subfolder", "type"}) and
+queue the built-in graph turned image-to-image: LoadImage → VAEEncode is the sampler's starting latent, and the
+profile's `strength` (the key AUTOMATIC1111 reads too) is KSampler's denoise. A painted area is uploaded as its own
+PNG and read by LoadImageMask's red channel (the canonical mask: white = change) into SetLatentNoiseMask, so only
+that area is re-noised, starting from the original pixels there (A1111's default inpainting fill) and the strength
+still applies; VAEEncodeForInpaint would grey the area out first and only suits denoise 1 with inpainting
+checkpoints. An operator's own workflow is for new images only: edits use the built-in graph and say so.
+
 /history decides when a prompt is done and what it made. When someone listens for progress, ComfyUI's websocket
 (/ws?clientId=, opened before the prompt is queued so no event is missed) is read between polls for the sampler's
 steps and the live preview frames; if it cannot open or drops, polling carries on alone.
@@ -13,6 +21,7 @@ steps and the live preview frames; if it cannot open or drops, polling carries o
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import random
@@ -33,6 +42,8 @@ WS_MAX_BYTES = 4 * 1024 * 1024  # one websocket message; a bigger one ends the w
 PREVIEW_MAX_BYTES = 2 * 1024 * 1024  # a bigger preview frame is skipped
 PREVIEW_EVERY = 1.0  # seconds between preview frames passed on
 PREVIEW_IMAGE = 1  # binary frame: 4-byte event type, 4-byte image format (1 JPEG, 2 PNG), the image
+DEFAULT_STRENGTH = 0.75  # an edit's denoise when the profile sets no `strength` (AUTOMATIC1111's default too)
+UPLOAD_SUFFIX = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 ASPECTS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
 WORKFLOW: dict = {
     "3": {"class_type": "KSampler", "inputs": {
@@ -60,6 +71,26 @@ def fill(node: Any, values: dict[str, Any]) -> Any:
                 return value
             node = node.replace(f"{{{{{name}}}}}", str(value))
     return node
+
+
+def edit_workflow(filled: dict, source: str, mask: str | None, n: int, strength: float) -> dict:
+    """The filled built-in txt2img graph made image-to-image: the uploaded source, encoded by the checkpoint's VAE,
+    replaces the empty latent (node 5 keeps its id, so the sampler's link is unchanged); a painted area limits the
+    re-noising to itself (see the module docstring for why not VAEEncodeForInpaint)."""
+    workflow = dict(filled)
+    workflow["10"] = {"class_type": "LoadImage", "inputs": {"image": source}}
+    workflow["5"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}
+    latent = ["5", 0]
+    if mask is not None:
+        workflow["11"] = {"class_type": "LoadImageMask", "inputs": {"image": mask, "channel": "red"}}
+        workflow["12"] = {"class_type": "SetLatentNoiseMask", "inputs": {"samples": latent, "mask": ["11", 0]}}
+        latent = ["12", 0]
+    if n > 1:  # one source gives a batch of one; several variations need the latent repeated
+        workflow["13"] = {"class_type": "RepeatLatentBatch", "inputs": {"samples": latent, "amount": n}}
+        latent = ["13", 0]
+    workflow["3"] = {**workflow["3"], "inputs": {**workflow["3"]["inputs"], "latent_image": latent,
+                                                 "denoise": strength}}
+    return workflow
 
 
 class LiveProgress:
@@ -166,8 +197,8 @@ class LiveProgress:
 class ComfyUIProvider(Provider):
     kind = "comfyui"
     label = "ComfyUI (self-hosted)"
-    capabilities = Capabilities(n_max=4, aspect_ratios=ASPECTS, negative_prompt=True, seed=True, steps=True,
-                                guidance=True, needs_key=False, needs_base_url=True, max_side=2048)
+    capabilities = Capabilities(edit=True, mask=True, n_max=4, aspect_ratios=ASPECTS, negative_prompt=True, seed=True,
+                                steps=True, guidance=True, needs_key=False, needs_base_url=True, max_side=2048)
     poll_interval: ClassVar[float] = 1.0
 
     @property
@@ -188,27 +219,81 @@ class ComfyUIProvider(Provider):
         if "{{prompt}}" not in text:
             raise ProviderError("The ComfyUI workflow has no {{prompt}} placeholder.", code="validation_error")
         width, height = sd_size(request, m, max_side=self.capabilities.max_side) or (512, 512)
+        values = self.values(request, n, width, height, needs_model="{{model}}" in text)
+        return self.run(fill(copy.deepcopy(workflow), values), values, m, deadline)
+
+    def edit(self, request: ImageRequest) -> ProviderResult:
+        if not request.input_images:
+            raise ProviderError("An edit needs an input image.", code="validation_error")
+        deadline = time.monotonic() + DEADLINE
+        m = Mapping("ComfyUI")
+        n = m.common(request, self.capabilities)
+        strength = self.strength(request.extra)
+        if request.extra.get("workflow"):
+            m.note("ComfyUI edits use the built-in image-to-image graph; the profile's own workflow makes new "
+                   "images only.")
+        data, mime = request.input_images[0]
+        source = self.upload(data, mime, deadline)
+        mask = self.upload(request.mask, "image/png", deadline) if request.mask is not None else None
+        # The latent comes from the source, so its size is the source's: width and height are not used.
+        values = self.values(request, n, 0, 0, needs_model=True)
+        # The uploaded names go in after fill(): a name is the server's answer and never a placeholder.
+        workflow = edit_workflow(fill(copy.deepcopy(WORKFLOW), values), source, mask, n, strength)
+        return self.run(workflow, values, m, deadline)
+
+    def values(self, request: ImageRequest, n: int, width: int, height: int, *, needs_model: bool) -> dict:
+        """What fills a workflow's placeholders."""
         model = request.model
-        if "{{model}}" in text and not model:  # no checkpoint chosen: the server's first one
+        if needs_model and not model:  # no checkpoint chosen: the server's first one
             model = next(iter(self.list_models()), "")
             if not model:
                 raise ProviderError("ComfyUI has no checkpoints to use.", code="validation_error")
         # ComfyUI has no "random" seed value; pick one here so the seed used can be reported.
         seed = request.seed if request.seed is not None else random.randrange(2**32)
-        values = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "seed": seed, "width": width,
-                  "height": height, "steps": request.steps or 20, "cfg": request.guidance or 8.0, "model": model,
-                  "batch_size": n}
+        return {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "seed": seed, "width": width,
+                "height": height, "steps": request.steps or 20, "cfg": request.guidance or 8.0, "model": model,
+                "batch_size": n}
+
+    @staticmethod
+    def strength(extra: dict) -> float:
+        """How much an edit changes (KSampler's denoise): 0 keeps the source, 1 ignores it."""
+        try:
+            strength = float(extra.get("strength", DEFAULT_STRENGTH))
+        except (TypeError, ValueError):
+            raise ProviderError("strength must be a number between 0 and 1.", code="validation_error") from None
+        if not 0 < strength <= 1:
+            raise ProviderError("strength must be a number between 0 and 1.", code="validation_error")
+        return strength
+
+    def upload(self, data: bytes, mime: str, deadline: float) -> str:
+        """Put an image in ComfyUI's input folder (POST /upload/image) and return the name LoadImage reads it by.
+        The file name is the bytes' digest, so sending the same image again overwrites it with itself."""
+        name = f"imagegen_{hashlib.sha256(data).hexdigest()[:32]}.{UPLOAD_SUFFIX.get(mime, 'png')}"
+        resp = http.request("POST", f"{self.root}/upload/image", files={"image": (name, data, mime)},
+                            data={"type": "input", "overwrite": "true"},
+                            timeout_total=min(max(deadline - time.monotonic(), 1), 120))
+        if not resp.ok:
+            detail = "no upload route here; is this a ComfyUI server?" if resp.status in (404, 405) else ""
+            raise error_for(resp, label="ComfyUI's image upload", detail=detail, api_key=self.api_key)
+        body = resp.json_or_none()
+        uploaded = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(uploaded, str) or not uploaded:
+            raise ProviderError("ComfyUI's image upload answered without a file name.", code="provider_error")
+        subfolder = body.get("subfolder")
+        return f"{subfolder}/{uploaded}" if isinstance(subfolder, str) and subfolder else uploaded
+
+    def run(self, workflow: Any, values: dict, m: Mapping, deadline: float) -> ProviderResult:
+        """Queue a filled workflow, wait for it and fetch what it saved."""
         client_id = uuid.uuid4().hex
-        filled = fill(copy.deepcopy(workflow), values)
         live = self.live(client_id, deadline)
         try:
             resp = http.request("POST", f"{self.root}/prompt", timeout_total=60,
-                                json={"prompt": filled, "client_id": client_id})
+                                json={"prompt": workflow, "client_id": client_id})
             if not resp.ok:
                 raise self.error(resp)
             prompt_id = str(resp.json().get("prompt_id") or "")
             if live is not None:
-                live.expect(prompt_id, filled if isinstance(filled, dict) else {})
+                live.expect(prompt_id, workflow if isinstance(workflow, dict) else {})
             entry = self.wait(prompt_id, deadline, live)
         finally:
             if live is not None:
@@ -217,10 +302,10 @@ class ComfyUIProvider(Provider):
         for output in (entry.get("outputs") or {}).values():
             for ref in output.get("images") or []:
                 if ref.get("type") == "output":  # "temp" ones are previews
-                    images.append(image(self.view(ref, deadline), label="ComfyUI", seed=seed))
+                    images.append(image(self.view(ref, deadline), label="ComfyUI", seed=values["seed"]))
         if not images:
             raise ProviderError("ComfyUI finished without an output image.", code="empty_response")
-        return ProviderResult(images=images, model=model or "", warnings=m.warnings, request_id=prompt_id)
+        return ProviderResult(images=images, model=values["model"] or "", warnings=m.warnings, request_id=prompt_id)
 
     def live(self, client_id: str, deadline: float) -> LiveProgress | None:
         """The websocket for this client id when someone listens for progress; None when it cannot open."""

@@ -1,7 +1,7 @@
 """Masked edits (ImageRequest.mask: the canonical L-mode PNG, 255 = change) as each provider sends them: OpenAI as
 an RGBA `mask` part whose transparent pixels are the area to change, Stability through the inpaint endpoint with
-white = change, AUTOMATIC1111 as img2img's base64 `mask` with the inpainting fields. Payload shapes:
-tests/fixtures/providers/*/…mask…/…inpaint….json."""
+white = change, AUTOMATIC1111 as img2img's base64 `mask` with the inpainting fields (ComfyUI's uploaded mask
+image: tests/providers/test_comfyui.py). Payload shapes: tests/fixtures/providers/*/…mask…/…inpaint….json."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from PIL import Image
 
 from images.providers.automatic1111 import Automatic1111Provider
 from images.providers.base import ImageRequest
+from images.providers.comfyui import ComfyUIProvider
 from images.providers.openai import OpenAIProvider
 from images.providers.stability import StabilityProvider
 
@@ -96,7 +97,7 @@ def test_a1111_sends_the_mask_with_inpainting_defaults(http: responses.RequestsM
 
 @pytest.mark.parametrize("provider, model", [
     (OpenAIProvider, "gpt-image-1.5"), (OpenAIProvider, "dall-e-2"), (StabilityProvider, "ultra"),
-    (Automatic1111Provider, ""),
+    (Automatic1111Provider, ""), (ComfyUIProvider, ""),
 ])
 def test_mask_capable_models_say_so(provider, model) -> None:
     assert provider.capabilities_for(model).mask and provider.capabilities_for(model).edit
