@@ -99,30 +99,26 @@ def _search(words: str) -> Q:
     return reduce(and_, per_word, Q())
 
 
-def prompt_documents():
-    """The two search documents: the generation's typed and refined prompts, and the image's revised prompt (an index
-    cannot span the join, so they stay two). Migration 0009's GIN indexes repeat these expressions: change both."""
+def search_document():
+    """An image's search document as PostgreSQL indexes it: its search_text (the typed, refined and revised prompts,
+    GeneratedImage.search_text). Migration 0011's GIN index repeats this expression: change both."""
     from django.contrib.postgres.search import SearchVector
 
-    return (SearchVector("prompt", "refined_prompt", config=SEARCH_CONFIG),
-            SearchVector("revised_prompt", config=SEARCH_CONFIG))
+    return SearchVector("search_text", config=SEARCH_CONFIG)
 
 
 def _full_text(words: str) -> Q:
-    """Web-search syntax ("fox -dog", "a \"red fox\"", "fox or owl"), stemmed, matched against each document.
+    """Web-search syntax ("fox -dog", "a \"red fox\"", "fox or owl"), stemmed, matched against the image's one
+    search document, so the words may be split between its prompts ("red" typed, "fox" only in the revision).
 
-    An image matches when its generation's prompts match, or its own revised prompt does; a query is not satisfied
-    by words split across the two (rare: a provider's revision restates the prompt). Each side is an id subquery
-    that its GIN index answers; the outer query stays the owner's library, so owner scoping and the query count are
-    as before. Not ranked: the gallery's orders are keyset-paginated (newest, favorites), which a rank would break.
+    A condition on the image row itself, next to the owner filter in the same query: the planner combines the
+    GIN index with the owner's, and no subquery collects other people's matches. Not ranked: the gallery's orders
+    are keyset-paginated (newest, favorites), which a rank would break.
     """
-    from django.contrib.postgres.search import SearchQuery
+    from django.contrib.postgres.search import SearchQuery, SearchVectorExact
 
     query = SearchQuery(words, search_type="websearch", config=SEARCH_CONFIG)
-    generation_doc, revised_doc = prompt_documents()
-    generations = Generation.objects.alias(document=generation_doc).filter(document=query).values("pk")
-    images = GeneratedImage.objects.alias(document=revised_doc).filter(document=query).values("pk")
-    return Q(generation__in=generations) | Q(pk__in=images)
+    return Q(SearchVectorExact(search_document(), query))
 
 
 def apply_filters(images: QuerySet, values: dict, *, skip: str = "") -> QuerySet:

@@ -90,6 +90,13 @@ class Generation(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.status}: {self.prompt[:50]}"
 
+    def save(self, *args, **kwargs):
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        fields = kwargs.get("update_fields")
+        if not adding and (fields is None or {"prompt", "refined_prompt"} & set(fields)):
+            self.images.refresh_search_text()  # an edit (the admin's) after the images were made
+
     @property
     def is_pending(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
@@ -216,6 +223,23 @@ class GeneratedImageQuerySet(models.QuerySet):
         images = self.filter(owner=user)
         return images if include_unsaved else images.filter(in_gallery=True)
 
+    def refresh_search_text(self) -> int:
+        """Rewrite these images' search_text from their rows (a read and a bulk update): for a write that changes a
+        generation's prompts after its images exist (GeneratedImage.save covers the image's own writes)."""
+        images = list(self.select_related("generation").only(
+            "revised_prompt", "generation__prompt", "generation__refined_prompt"))
+        for image in images:
+            image.search_text = search_text(image.generation.prompt, image.generation.refined_prompt,
+                                            image.revised_prompt)
+        return self.model.objects.bulk_update(images, ["search_text"])
+
+
+def search_text(prompt: str, refined_prompt: str, revised_prompt: str) -> str:
+    """One image's search document: the typed prompt, the refined prompt and the provider's revised prompt, a line
+    each. Empty ones and the ends' whitespace are left out, so it survives the backup's XML dump as it is (Django's
+    XML deserializer drops a trailing newline)."""
+    return "\n".join(part.strip() for part in (prompt, refined_prompt, revised_prompt) if part and part.strip())
+
 
 class GeneratedImage(models.Model):
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
@@ -239,6 +263,11 @@ class GeneratedImage(models.Model):
     # the sweeper deletes it after IMAGEGEN_UNSAVED_IMAGE_TTL_S (images/jobs.py prune_unsaved_images).
     in_gallery = models.BooleanField(default=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="images")
+    # The generation's prompt and refined prompt and this image's revised prompt in one column (search_text()), so
+    # PostgreSQL's full-text search matches words split between them with one GIN index on this table (migration
+    # 0011) and the owner filter in the same query. Written by save(), the worker's bulk_create and
+    # refresh_search_text(); the worker refines the prompt before the images exist, so creation sees the final one.
+    search_text = models.TextField(blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = GeneratedImageQuerySet.as_manager()
@@ -257,6 +286,14 @@ class GeneratedImage(models.Model):
 
     def __str__(self) -> str:
         return f"image #{self.pk}"
+
+    def save(self, *args, **kwargs):
+        fields = kwargs.get("update_fields")
+        if fields is None or "revised_prompt" in fields:
+            self.search_text = search_text(self.generation.prompt, self.generation.refined_prompt, self.revised_prompt)
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "search_text"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("gallery-detail", args=[self.pk])

@@ -23,7 +23,7 @@ from profiles.models import ApiKey, ImageProfile
 from . import fanout, imaging, previews, pricing
 from .jobs import MAX_ATTEMPTS, task_priority, dispatch_priority, lease_duration
 from .library_cache import library_changed
-from .models import GeneratedImage, Generation, ImageSource, ImageType
+from .models import GeneratedImage, Generation, ImageSource, ImageType, search_text
 from .providers import (
     DEFAULT_PROVIDER, PROVIDERS, ImageRequest, ProviderError, ProviderResult, get_provider, get_provider_class,
 )
@@ -546,6 +546,9 @@ def generation_run(*, generation_id: int) -> None:
                     bytes=len(clean.data),
                     seed=image.seed,
                     revised_prompt=image.revised_prompt or "",
+                    # bulk_create skips save(): the search document is written here (the refinement above is in
+                    # `generation` already; the prompts do not change after this).
+                    search_text=search_text(generation.prompt, generation.refined_prompt, image.revised_prompt or ""),
                     image_type=generation.parameters.get("type", ""),
                     # The image modal's images wait outside the gallery until saved (images/modal_images.py).
                     source=ImageSource.MODAL if generation.modal else ImageSource.GENERATED,

@@ -113,4 +113,5 @@ def save_to_gallery(share: Share, image: GeneratedImage, user) -> GeneratedImage
     # add_external_image shortens a description to 500 characters; a prompt may be longer.
     Generation.objects.filter(pk=copy.generation_id).update(prompt=prompt, model=image.generation.model)
     copy.generation.prompt = prompt
+    GeneratedImage.objects.filter(pk=copy.pk).refresh_search_text()  # the whole prompt, for the gallery's search
     return copy

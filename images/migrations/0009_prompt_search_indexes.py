@@ -4,7 +4,8 @@ They index the expressions images/gallery.py's prompt_documents() builds (copied
 change when the app does; tests/images/test_scale_search.py checks the planner uses them), compiled by Django
 rather than written by hand so the SQL matches the queries' to the letter. SQLite (which searches by
 substring) migrates as before: nothing happens there. The indexes are not in the models' Meta, so migration state
-does not know them and makemigrations stays quiet.
+does not know them and makemigrations stays quiet. Migration 0011 replaces them with one index on the image's
+search_text.
 """
 
 from django.db import migrations

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from bench.refapp.models import BenchRow
 from chats.models import Chat
-from images.models import GeneratedImage, Generation
+from images.models import GeneratedImage, Generation, search_text
 
 def insert_rows(model, rows: list[dict]) -> None:
     """INSERT plain rows with executemany: the ORM's per-object cost would dominate 200,000 rows. Every concrete
@@ -80,6 +80,7 @@ def seed_library(owner, count: int) -> None:
             "file": f"images/{owner.pk}/img_{gen_id:016x}.png", "thumbnail": f"images/{owner.pk}/thumbs/img_{gen_id:016x}.webp",
             "sha256": f"{gen_id:064x}", "width": 1024, "height": 1024, "mime_type": "image/png", "bytes": 1_100_000,
             "seed": gen_id, "created": when,
+            "search_text": search_text(f"bench image {i}", f"bench image {i}", ""),
         })
     insert_rows(Generation, generations)
     insert_rows(GeneratedImage, images)
