@@ -335,6 +335,14 @@ def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict
             if not 0 <= guidance <= 30:
                 raise ProfileError("guidance must be between 0 and 30.", fields={"guidance": "0–30"})
             clean["guidance"] = guidance
+        elif name == "strength" and caps.strength:
+            try:
+                strength = float(value)
+            except (TypeError, ValueError):
+                raise ProfileError("strength must be a number.", fields={"strength": "not a number"}) from None
+            if not 0.01 <= strength <= 1:
+                raise ProfileError("strength must be between 0.01 and 1.", fields={"strength": "0.01–1"})
+            clean["strength"] = strength
         elif name in choices:
             if value not in choices[name]:
                 raise ProfileError(f"{name} must be one of {', '.join(choices[name])}.",
@@ -390,6 +398,8 @@ def parameter_schema(provider: str, model: str = "") -> dict:
         schema["steps"] = {"type": "integer", "minimum": 1, "maximum": 150}
     if caps.guidance:
         schema["guidance"] = {"type": "number", "minimum": 0, "maximum": 30}
+    if caps.strength:  # edits only: how far from the source (AUTOMATIC1111's denoising_strength, ComfyUI's denoise)
+        schema["strength"] = {"type": "number", "minimum": 0.01, "maximum": 1}
     for name, values in caps.options:  # the provider's own options (OpenRouter's output_format, background, …)
         schema[name] = {"type": "string", "enum": list(values)}
     for name, low, high in caps.int_options:

@@ -26,7 +26,8 @@ class Automatic1111Provider(Provider):
     kind = "automatic1111"
     label = "AUTOMATIC1111 (self-hosted)"
     capabilities = Capabilities(edit=True, mask=True, n_max=8, aspect_ratios=ASPECTS, negative_prompt=True, seed=True,
-                                steps=True, guidance=True, needs_key=False, needs_base_url=True, max_side=2048)
+                                steps=True, guidance=True, strength=True, needs_key=False, needs_base_url=True,
+                                max_side=2048)
     progress_interval: ClassVar[float] = 1.0  # seconds between GET /sdapi/v1/progress while an image is made
 
     @property

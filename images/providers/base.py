@@ -104,6 +104,8 @@ class Capabilities:
     seed: bool = False
     steps: bool = False
     guidance: bool = False
+    # An edit's denoising strength (profile parameter `strength`, 0.01–1: how far the edit may move from the source).
+    strength: bool = False
     needs_key: bool = True
     needs_base_url: bool = False
     max_side: int = 4096

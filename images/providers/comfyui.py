@@ -198,7 +198,8 @@ class ComfyUIProvider(Provider):
     kind = "comfyui"
     label = "ComfyUI (self-hosted)"
     capabilities = Capabilities(edit=True, mask=True, n_max=4, aspect_ratios=ASPECTS, negative_prompt=True, seed=True,
-                                steps=True, guidance=True, needs_key=False, needs_base_url=True, max_side=2048)
+                                steps=True, guidance=True, strength=True, needs_key=False, needs_base_url=True,
+                                max_side=2048)
     poll_interval: ClassVar[float] = 1.0
 
     @property

@@ -370,3 +370,35 @@ def test_openais_profile_options_reach_the_generations_request(alice):
                                              "background": "transparent", "output_format": "webp",
                                              "output_compression": 80, "moderation": "low"}
     assert result.warnings == []
+
+
+@pytest.mark.parametrize("provider, port", [("automatic1111", 7860), ("comfyui", 8188)])
+def test_self_hosted_profiles_set_an_edits_strength(alice_api, settings, provider, port):
+    settings.IMAGEGEN_PRIVATE_ALLOWLIST = [f"192.168.1.50:{port}"]
+    base_url = f"http://192.168.1.50:{port}"
+    made = create(alice_api, name=provider, provider=provider, base_url=base_url, parameters={"strength": "0.4"})
+    assert made.status_code == 201, made.content
+    assert made.json()["parameters"] == {"strength": 0.4}
+    for wrong in (0, 1.5, "much"):
+        refused = create(alice_api, name=f"{provider} {wrong}", provider=provider, base_url=base_url,
+                         parameters={"strength": wrong})
+        assert refused.status_code == 400 and "strength" in refused.json()["fields"], refused.content
+    schema = alice_api.get(reverse("api:provider-list")).json()
+    described = next(p for p in schema if p["kind"] == provider)
+    assert described["parameters"]["strength"] == {"type": "number", "minimum": 0.01, "maximum": 1}
+
+
+def test_providers_that_do_not_denoise_refuse_a_strength(alice_api):
+    response = create(alice_api, parameters={"strength": 0.5})
+    assert response.status_code == 400 and "parameters" in response.json()["fields"]
+
+
+def test_a_profiles_strength_reaches_the_providers_edit(alice):
+    from images.models import Generation
+    from images.services import build_image_request
+
+    generation = Generation.objects.create(owner=alice, provider="automatic1111", prompt="make it night",
+                                           parameters={"n": 1, "strength": 0.4})
+    # Both self-hosted providers read their edit's denoise from request.extra["strength"] (tests/providers cover the
+    # bodies they send from it).
+    assert build_image_request(generation).extra["strength"] == 0.4
