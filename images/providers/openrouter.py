@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
 from imagegen_site import http
 
@@ -91,6 +92,8 @@ class OpenRouterProvider(Provider):
     def call(self, request: ImageRequest, content: str | list) -> ProviderResult:
         """The Image API; chat completions only if the Image API does not serve the model (module docstring)."""
         model = request.model or self.capabilities.default_model
+        if chat_only(model):  # refused by the Image API lately: straight to chat, no refused round trip each time
+            return self.chat(request, content, model)
         m = Mapping(f"OpenRouter {model}")
         body = self.image_fields(request, model, m)
         resp = http.request("POST", f"{ROOT}/images", headers=self.headers(), json=body)
@@ -100,6 +103,7 @@ class OpenRouterProvider(Provider):
             raise self.error(resp, resp.json_or_none())
         # Not billed: the Image API refused the model before making anything. Chat is the one billed request.
         logger.info("OpenRouter's image API does not serve %s (HTTP %s); using chat completions", model, resp.status)
+        CHAT_ONLY[model] = time.monotonic() + CHAT_ONLY_TTL_S
         return self.chat(request, content, model)
 
     def image_fields(self, request: ImageRequest, model: str, m: Mapping) -> dict:
@@ -258,6 +262,22 @@ class OpenRouterProvider(Provider):
             raise self.error(resp, resp.json_or_none())
         return [str(item["id"]) for item in resp.json().get("data") or []
                 if "image" in ((item.get("architecture") or {}).get("output_modalities") or [])]
+
+
+# Models the Image API refused, per process, until the monotonic time given: OpenRouter adds models to /images over
+# time, so the memo expires and the next request asks again. A model id is the same for every user and key.
+CHAT_ONLY: dict[str, float] = {}
+CHAT_ONLY_TTL_S = 3600
+
+
+def chat_only(model: str) -> bool:
+    until = CHAT_ONLY.get(model)
+    if until is None:
+        return False
+    if until <= time.monotonic():
+        CHAT_ONLY.pop(model, None)
+        return False
+    return True
 
 
 def reported_cost(usage: dict) -> float | None:

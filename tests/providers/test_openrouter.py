@@ -8,7 +8,7 @@ import responses
 from responses import matchers
 
 from images.providers.base import ImageRequest, ProviderError
-from images.providers.openrouter import NO_IMAGES, OpenRouterProvider
+from images.providers.openrouter import CHAT_ONLY, NO_IMAGES, OpenRouterProvider
 
 from .support import B64_PNG, PNG, fixture, reply, sent_json
 
@@ -18,6 +18,14 @@ IMAGES = "https://openrouter.ai/api/v1/images"
 
 def provider() -> OpenRouterProvider:
     return OpenRouterProvider(api_key="sk-or-v1-test")
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo():
+    """Each test starts with no model remembered as chat-only (images/providers/openrouter.CHAT_ONLY is per process)."""
+    CHAT_ONLY.clear()
+    yield
+    CHAT_ONLY.clear()
 
 
 def not_served(http: responses.RequestsMock) -> None:
@@ -246,3 +254,20 @@ def test_the_key_travels_only_in_the_authorization_header(http: responses.Reques
         assert sent.headers["Authorization"] == "Bearer sk-or-v1-test"
         assert "sk-or-v1-test" not in sent.url and "sk-or-v1-test" not in sent.body.decode()
         assert not [k for k, v in sent.headers.items() if k != "Authorization" and "sk-or-v1-test" in str(v)]
+
+
+def test_a_model_the_image_api_refused_goes_straight_to_chat_for_an_hour(http: responses.RequestsMock,
+                                                                         monkeypatch) -> None:
+    import images.providers.openrouter as openrouter
+
+    clock = [1000.0]
+    monkeypatch.setattr(openrouter.time, "monotonic", lambda: clock[0])
+    not_served(http)
+    http.post(CHAT, **reply("openrouter", "chat_image_success"))
+    request = ImageRequest(prompt="a fox", model="google/gemini-2.5-flash-image")
+    assert provider().generate(request).images
+    assert provider().generate(request).images  # remembered: no second refused trip to /images
+    assert [c.request.url for c in http.calls] == [IMAGES, CHAT, CHAT]
+    clock[0] += openrouter.CHAT_ONLY_TTL_S  # an hour on, the Image API is asked again (it may serve it now)
+    assert provider().generate(request).images
+    assert [c.request.url for c in http.calls][-2:] == [IMAGES, CHAT]
