@@ -277,6 +277,16 @@ def _int_param(name: str, value, low: int, high: int) -> int:
     return number
 
 
+def _number_param(name: str, value, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ProfileError(f"{name} must be a number.", fields={name: "not a number"}) from None
+    if not low <= number <= high:  # NaN fails this too
+        raise ProfileError(f"{name} must be between {low:g} and {high:g}.", fields={name: f"{low:g}–{high:g}"})
+    return number
+
+
 def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict:
     """Keep only parameters this provider and model support, each within its range; anything else is an error
     that names the field (SECURITY.md T29: bounded before anything is queued)."""
@@ -328,21 +338,9 @@ def clean_parameters(provider: str, model: str, parameters: dict | None) -> dict
         elif name == "steps" and caps.steps:
             clean["steps"] = _int_param("steps", value, 1, 150)
         elif name == "guidance" and caps.guidance:
-            try:
-                guidance = float(value)
-            except (TypeError, ValueError):
-                raise ProfileError("guidance must be a number.", fields={"guidance": "not a number"}) from None
-            if not 0 <= guidance <= 30:
-                raise ProfileError("guidance must be between 0 and 30.", fields={"guidance": "0–30"})
-            clean["guidance"] = guidance
+            clean["guidance"] = _number_param("guidance", value, 0, 30)
         elif name == "strength" and caps.strength:
-            try:
-                strength = float(value)
-            except (TypeError, ValueError):
-                raise ProfileError("strength must be a number.", fields={"strength": "not a number"}) from None
-            if not 0.01 <= strength <= 1:
-                raise ProfileError("strength must be between 0.01 and 1.", fields={"strength": "0.01–1"})
-            clean["strength"] = strength
+            clean["strength"] = _number_param("strength", value, 0.01, 1)
         elif name in choices:
             if value not in choices[name]:
                 raise ProfileError(f"{name} must be one of {', '.join(choices[name])}.",
